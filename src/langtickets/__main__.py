@@ -1,0 +1,3 @@
+from langtickets.cli import entry
+
+entry()
