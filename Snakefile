@@ -12,8 +12,11 @@ validate(config, "config/schema/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/vocab.smk"
+include: "workflow/rules/tickets.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 rule all:

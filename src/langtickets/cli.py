@@ -19,6 +19,7 @@ STAGES: dict[str, str] = {
     "validate-languages": "langtickets.languages",
     "build-language-table": "langtickets.langtable",
     "make-demo": "langtickets.demo.cli",
+    "family-tree": "langtickets.families",
     "download": "langtickets.corpus.download",
     "extract": "langtickets.corpus.extract",
     "split": "langtickets.corpus.split",
@@ -29,6 +30,10 @@ STAGES: dict[str, str] = {
     "select-tickets": "langtickets.tickets_select",
     "export-ticket": "langtickets.export",
     "flops": "langtickets.flops",
+    "pretrain": "langtickets.pretrain",
+    "task-data": "langtickets.tasks.cli",
+    "finetune": "langtickets.tasks.finetune_cli",
+    "eval-table": "langtickets.tasks.aggregate",
 }
 
 

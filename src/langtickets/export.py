@@ -17,6 +17,7 @@ import argparse
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers.activations import ACT2FN
 
-from langtickets.errors import InputError
+from langtickets.errors import ConfigError, InputError
 from langtickets.io import atomic_path, read_json, write_json
 from langtickets.masks import TicketMasks, find_bert_layers
 from langtickets.model import ArchConfig
@@ -40,17 +41,22 @@ def _split_sizes(mask: torch.Tensor, heads: int) -> list[int]:
     return [int(part.sum()) for part in mask.view(heads, -1)]
 
 
-def _gather_index(sizes: Sequence[int], width: int) -> torch.Tensor:
-    """Index into ``[packed units, one zero column]`` giving a ``[len(sizes) * width]`` padded layout."""
-    pad, index, offset = sum(sizes), [], 0
+def _gather_index(sizes: Sequence[int], width: int, first: int) -> list[int]:
+    """Columns of the fused projection giving a ``[len(sizes) * width]`` layout, padded with column 0."""
+    index, offset = [], first
     for size in sizes:
-        index += [offset + j if j < size else pad for j in range(width)]
+        index += [offset + j if j < size else 0 for j in range(width)]
         offset += size
-    return torch.tensor(index, dtype=torch.long)
+    return index
 
 
 class PrunedAttention(nn.Module):
-    """Self-attention with per-head query/key sizes ``q_sizes`` and value sizes ``v_sizes``."""
+    """Self-attention with per-head query/key sizes ``q_sizes`` and value sizes ``v_sizes``.
+
+    One fused projection computes ``[0; Q; K; V]`` (row 0 of its weight and bias is zero, the padding
+    source); one gather lays every used head out at a common width, so query, key and value have equal
+    head sizes and ``scaled_dot_product_attention`` can use its fused kernels.
+    """
 
     def __init__(self, arch: ArchConfig, q_sizes: Sequence[int], v_sizes: Sequence[int]):
         super().__init__()
@@ -58,31 +64,25 @@ class PrunedAttention(nn.Module):
         used = [h for h, size in enumerate(v_sizes) if size > 0]
         self.used_heads = len(used)
         q_used, v_used = [q_sizes[h] for h in used], [v_sizes[h] for h in used]
-        self.q_width, self.v_width = max(q_used, default=0) or 1, max(v_used, default=0) or 1
-        self.query = nn.Linear(arch.hidden, sum(q_used))
-        self.key = nn.Linear(arch.hidden, sum(q_used))
-        self.value = nn.Linear(arch.hidden, sum(v_used))
-        self.output = nn.Linear(sum(v_used), arch.hidden)
+        self.width = max([1, *q_used, *v_used])
+        packed_q, packed_v = sum(q_used), sum(v_used)
+        self.qkv = nn.Linear(arch.hidden, 1 + 2 * packed_q + packed_v)
+        self.output = nn.Linear(packed_v, arch.hidden)
         self.norm = nn.LayerNorm(arch.hidden, eps=arch.layer_norm_eps)
-        self.register_buffer("q_index", _gather_index(q_used, self.q_width), persistent=False)
-        self.register_buffer("v_index", _gather_index(v_used, self.v_width), persistent=False)
-        v_keep = [h * self.v_width + j for h, size in enumerate(v_used) for j in range(size)]
-        self.register_buffer("v_keep", torch.tensor(v_keep, dtype=torch.long), persistent=False)
+        index = (_gather_index(q_used, self.width, 1) + _gather_index(q_used, self.width, 1 + packed_q)
+                 + _gather_index(v_used, self.width, 1 + 2 * packed_q))
+        self.register_buffer("index", torch.tensor(index, dtype=torch.long), persistent=False)
+        keep = [h * self.width + j for h, size in enumerate(v_used) for j in range(size)]
+        self.register_buffer("keep", torch.tensor(keep, dtype=torch.long), persistent=False)
 
-    def _heads(self, x: torch.Tensor, index: torch.Tensor, width: int) -> torch.Tensor:
-        batch, length, _ = x.shape  # (B, T, packed) -> (B, heads, T, width), zero-padded per head
-        padded = F.pad(x, (0, 1)).index_select(-1, index)
-        return padded.view(batch, length, self.used_heads, width).transpose(1, 2)
-
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         if self.used_heads == 0:
             return self.norm(self.output(hidden[..., :0]) + hidden)
-        q = self._heads(self.query(hidden), self.q_index, self.q_width)
-        k = self._heads(self.key(hidden), self.q_index, self.q_width)
-        v = self._heads(self.value(hidden), self.v_index, self.v_width)
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask, scale=self.scale)
-        batch, _, length, _ = context.shape
-        packed = context.transpose(1, 2).reshape(batch, length, -1).index_select(-1, self.v_keep)
+        batch, length, _ = hidden.shape
+        heads = self.qkv(hidden).index_select(-1, self.index).view(batch, length, 3, self.used_heads, self.width)
+        q, k, v = (part.transpose(1, 2) for part in heads.unbind(2))  # each (B, heads, T, width)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
+        packed = context.transpose(1, 2).reshape(batch, length, -1).index_select(-1, self.keep)
         return self.norm(self.output(packed) + hidden)
 
 
@@ -95,8 +95,8 @@ class PrunedLayer(nn.Module):
         self.output = nn.Linear(spec["w"], arch.hidden)
         self.norm = nn.LayerNorm(arch.hidden, eps=arch.layer_norm_eps)
 
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.attention(hidden, additive_mask)
+    def forward(self, hidden: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = self.attention(hidden, attn_mask)
         return self.norm(self.output(self.activation(self.intermediate(hidden))) + hidden)
 
 
@@ -129,14 +129,21 @@ class PrunedBertForMaskedLM(nn.Module):
         token_type_ids = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
         hidden = self.word(input_ids) + self.token_type(token_type_ids) + self.position(positions)[None]
         hidden = self.embed_norm(hidden)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        blocked = torch.finfo(hidden.dtype).min
-        additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * blocked  # (B, 1, 1, T)
+        additive = None  # no padding: let attention use its fastest kernel
+        if attention_mask is not None and not bool(attention_mask.all()):
+            blocked = torch.finfo(hidden.dtype).min
+            additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * blocked  # (B, 1, 1, T)
         for layer in self.layers:
             hidden = layer(hidden, additive)
         hidden = self.head_norm(self.head_activation(self.head_dense(hidden)))
         return F.linear(hidden, self.word.weight, self.head_bias)
+
+
+def build_pruned(config: dict[str, Any]) -> PrunedBertForMaskedLM:
+    """An uninitialised-weights model for ``config`` (its weights are copied or loaded right after)."""
+    with warnings.catch_warnings():  # fully pruned matrices are empty: their random init is a no-op
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        return PrunedBertForMaskedLM(config)
 
 
 def _copy_linear(target: nn.Linear, source: nn.Linear, rows: torch.Tensor | None, cols: torch.Tensor | None) -> None:
@@ -147,6 +154,13 @@ def _copy_linear(target: nn.Linear, source: nn.Linear, rows: torch.Tensor | None
         weight = weight[:, cols]
     target.weight.copy_(weight)
     target.bias.copy_(bias)
+
+
+def _copy_qkv(target: nn.Linear, source: nn.Module, q_rows: torch.Tensor, v_rows: torch.Tensor) -> None:
+    """``[0; Q rows; K rows; V rows]`` into the fused projection (row 0 is the zero padding source)."""
+    parts = [(source.query, q_rows), (source.key, q_rows), (source.value, v_rows)]
+    target.weight.copy_(torch.cat([torch.zeros_like(target.weight[:1])] + [m.weight.detach()[r] for m, r in parts]))
+    target.bias.copy_(torch.cat([torch.zeros_like(target.bias[:1])] + [m.bias.detach()[r] for m, r in parts]))
 
 
 def _copy_norm(target: nn.LayerNorm, source: nn.LayerNorm) -> None:
@@ -172,12 +186,14 @@ def _used_rows(mask: torch.Tensor, heads: int, v_mask: torch.Tensor) -> torch.Te
 def export_ticket(model: nn.Module, masks: TicketMasks, lang: str) -> PrunedBertForMaskedLM:
     """Build ``lang``'s pruned model from a masked-ticket ``BertForMaskedLM``."""
     masks.check_model(model)
+    if not hasattr(getattr(model, "cls", None), "predictions"):
+        raise ConfigError(f"export needs a BertForMaskedLM, got {type(model).__name__}; export the MLM checkpoint")
     arch = ArchConfig.from_bert_config(model.config)
     ticket = masks.for_language(lang)
     layers = find_bert_layers(model)
     config = {"format": FORMAT, "version": 1, "lang": lang, "method": masks.method, "arch": arch.to_dict(),
               "layers": [_layer_spec(ticket, i, arch.heads) for i in range(arch.layers)]}
-    pruned = PrunedBertForMaskedLM(config)
+    pruned = build_pruned(config)
     embeddings = model.bert.embeddings
     pruned.word.weight.copy_(embeddings.word_embeddings.weight)
     pruned.position.weight.copy_(embeddings.position_embeddings.weight)
@@ -188,9 +204,7 @@ def export_ticket(model: nn.Module, masks: TicketMasks, lang: str) -> PrunedBert
         q_rows, v_rows = _used_rows(q_mask, arch.heads, v_mask), _used_rows(v_mask, arch.heads, v_mask)
         w_rows = w_mask.nonzero().squeeze(1)
         attention = source.attention
-        _copy_linear(target.attention.query, attention.self.query, q_rows, None)
-        _copy_linear(target.attention.key, attention.self.key, q_rows, None)
-        _copy_linear(target.attention.value, attention.self.value, v_rows, None)
+        _copy_qkv(target.attention.qkv, attention.self, q_rows, v_rows)
         _copy_linear(target.attention.output, attention.output.dense, None, v_rows)
         _copy_norm(target.attention.norm, attention.output.LayerNorm)
         _copy_linear(target.intermediate, source.intermediate.dense, w_rows, None)
@@ -231,7 +245,7 @@ def load_exported(path: str | Path) -> PrunedBertForMaskedLM:
     if config.get("format") != FORMAT:
         raise InputError(config_path, f"format is {config.get('format')!r}, not {FORMAT!r}",
                          "pass a folder written by `langtickets export-ticket`")
-    model = PrunedBertForMaskedLM(config)
+    model = build_pruned(config)
     model.load_state_dict(load_file(str(path / "model.safetensors")))
     return model.eval()
 

@@ -91,7 +91,9 @@ def flops_rows(
     for ticket in masks:
         vocab_size = int(ticket.arch.get("vocab_size", 0))
         name = str(ticket.arch.get("name", "model"))
-        counts = [count_flops(ticket.shape, seq_len, vocab_size, active_units(ticket, lang)) for lang in ticket.languages]
+        counts = [
+            count_flops(ticket.shape, seq_len, vocab_size, active_units(ticket, lang)) for lang in ticket.languages
+        ]
         rows += [_row(name, ticket.method, lang, seq_len, c) for lang, c in zip(ticket.languages, counts)]
         mean = FlopCount(round(sum(c.encoder_macs for c in counts) / len(counts)), counts[0].head_macs)
         rows.append(_row(name, ticket.method, "mean", seq_len, mean))

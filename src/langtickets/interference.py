@@ -33,15 +33,21 @@ from langtickets.errors import ConfigError
 Matrices = dict[int, torch.Tensor]
 
 
-def cosine_matrix(vectors: torch.Tensor) -> torch.Tensor:
+def cosine_matrix(vectors: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
     """Pairwise cosines of the rows of ``vectors`` ``(n, d)`` as a float64 ``(n, n)`` tensor.
 
-    A pair involving an all-zero row (a language that has made no update yet) is NaN: its cosine is undefined.
+    The Gram matrix is accumulated in float64 over column chunks, so long vectors (a whole layer) neither lose
+    precision nor need a float64 copy. A pair involving an all-zero row (a language that has made no update
+    yet) is NaN: its cosine is undefined.
     """
-    v = vectors.detach().to(torch.float64)
-    norms = v.norm(dim=1)
-    cos = (v @ v.T) / (norms[:, None] * norms[None, :])
-    zero = norms == 0
+    v = vectors.detach()
+    gram = torch.zeros(v.shape[0], v.shape[0], dtype=torch.float64, device=v.device)
+    for start in range(0, v.shape[1], chunk):
+        part = v[:, start : start + chunk].to(torch.float64)
+        gram += part @ part.T
+    norms = gram.diagonal().sqrt()
+    cos = (gram / (norms[:, None] * norms[None, :])).cpu()
+    zero = (norms == 0).cpu()
     cos[zero, :] = math.nan
     cos[:, zero] = math.nan
     return cos
@@ -81,12 +87,6 @@ def stability_series(steps: Sequence[int], records: Sequence[Matrices]) -> dict[
         out_steps.append(int(steps[index]))
         values.append(mean_relative_change(records[index - 1], records[index]))
     return {"steps": out_steps, "relative_change": values}
-
-
-def select_languages(matrices: Matrices, indices: Sequence[int]) -> Matrices:
-    """The sub-matrices of the languages at ``indices`` (e.g. uc restricted to the languages gc measures)."""
-    index = torch.as_tensor(list(indices), dtype=torch.long)
-    return {layer: matrix[index][:, index] for layer, matrix in matrices.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -135,29 +135,33 @@ def layer_vectors(params: Mapping[int, Sequence[nn.Parameter]]) -> dict[int, tor
 class CumulativeUpdates:
     """``u_i`` per language and layer (Eq. 6): the sum of the updates made by the steps of language ``i``."""
 
-    def __init__(self, languages: Sequence[str], sizes: Mapping[int, int]):
+    def __init__(self, languages: Sequence[str], sizes: Mapping[int, int], device: torch.device | str = "cpu"):
+        # float32 sums of n_languages x layer size each: at BERT-base scale ~28 MB per language and layer.
         self.languages = tuple(languages)
-        self.sums = {layer: torch.zeros(len(self.languages), size) for layer, size in sizes.items()}
+        self.sums = {layer: torch.zeros(len(self.languages), size, device=device) for layer, size in sizes.items()}
         self.steps = torch.zeros(len(self.languages), dtype=torch.long)
 
     def add(self, lang: str, deltas: Mapping[int, torch.Tensor]) -> None:
         """Add one step's update ``delta_t`` (one flat vector per layer) to ``u`` of the step's language."""
         row = self.languages.index(lang)
         for layer, total in self.sums.items():
-            total[row] += deltas[layer].to(total.dtype)
+            total[row] += deltas[layer].to(device=total.device, dtype=total.dtype)
         self.steps[row] += 1
 
-    def cosines(self) -> Matrices:
-        """``uc_ij`` per layer (Eq. 7)."""
-        return {layer: cosine_matrix(total) for layer, total in self.sums.items()}
+    def cosines(self, rows: Sequence[int] | None = None) -> Matrices:
+        """``uc_ij`` per layer (Eq. 7), between all languages or those at ``rows``."""
+        if rows is None:
+            return {layer: cosine_matrix(total) for layer, total in self.sums.items()}
+        index = torch.as_tensor(list(rows), dtype=torch.long)
+        return {layer: cosine_matrix(total[index.to(total.device)]) for layer, total in self.sums.items()}
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Tensors to checkpoint (safetensors-friendly names)."""
-        return {**{f"uc.layer.{layer}": total for layer, total in self.sums.items()}, "uc.steps": self.steps}
+        return {**{f"uc.layer.{layer}": total.cpu() for layer, total in self.sums.items()}, "uc.steps": self.steps}
 
     def load_state_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
         for layer, total in self.sums.items():
-            total.copy_(tensors[f"uc.layer.{layer}"])
+            total.copy_(tensors[f"uc.layer.{layer}"].to(total.device))
         self.steps.copy_(tensors["uc.steps"])
 
 
@@ -191,12 +195,14 @@ def gradient_cosines(
 # JSON form
 
 
-def matrices_to_json(matrices: Matrices) -> dict[str, dict]:
-    """``{layer: {"matrix": rows (null = undefined), "mean_off_diagonal": x}}`` with string layer keys."""
+def matrices_to_json(matrices: Matrices, languages: Sequence[str]) -> dict[str, dict]:
+    """``{layer: {"languages": [...], "matrix": rows (null = undefined), "mean_off_diagonal": x}}``."""
     out = {}
     for layer, matrix in sorted(matrices.items()):
+        if matrix.shape[0] != len(languages):
+            raise ValueError(f"layer {layer}: {matrix.shape[0]} rows for {len(languages)} languages")
         rows = [[float(x) if math.isfinite(x) else None for x in row] for row in matrix.tolist()]
-        out[str(layer)] = {"matrix": rows, "mean_off_diagonal": mean_off_diagonal(matrix)}
+        out[str(layer)] = {"languages": list(languages), "matrix": rows, "mean_off_diagonal": mean_off_diagonal(matrix)}
     return out
 
 

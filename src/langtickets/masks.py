@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,8 +230,11 @@ class TicketMasks:
             save_file(tensors, str(tmp), metadata={METADATA_KEY: dumps_json(self.metadata())})
 
     @classmethod
-    def load(cls, path: str | Path) -> TicketMasks:
-        """Read a file written by :meth:`save`; bad or foreign files raise :class:`InputError`."""
+    def load(cls, path: str | Path, model: nn.Module | None = None) -> TicketMasks:
+        """Read a file written by :meth:`save` (checked against ``model``'s architecture when given).
+
+        Bad or foreign files, and masks made for another architecture, raise :class:`InputError`.
+        """
         try:
             from safetensors import safe_open
 
@@ -244,8 +247,11 @@ class TicketMasks:
             raise InputError(path, f"not a ticket mask file ({error})",
                              "pass a masks.safetensors written by `langtickets select-tickets`") from None
         shape = TicketShape(**{name: int(meta[name]) for name in ("layers", "hidden", "intermediate", "heads")})
-        return cls(tuple(meta["languages"]), tensors, shape, meta.get("method", "unknown"),
-                   meta.get("arch", {}), source=str(path))
+        masks = cls(tuple(meta["languages"]), tensors, shape, meta.get("method", "unknown"),
+                    meta.get("arch", {}), source=str(path))
+        if model is not None:
+            masks.check_model(model)
+        return masks
 
 
 class MaskSwitch:
@@ -280,16 +286,18 @@ class MaskSwitch:
     def _lookup(self, key: str, output: torch.Tensor) -> torch.Tensor | None:
         if self.lang is None:
             return None
-        if self._active is None or self._active[key].device != output.device or (
-            self._active[key].dtype != output.dtype
-        ):
-            cache_key = (self.lang, output.device, output.dtype)
-            if cache_key not in self._cache:
-                self._cache[cache_key] = {
-                    k: v.to(device=output.device, dtype=output.dtype) for k, v in self.masks.for_language(self.lang).items()
-                }
-            self._active = self._cache[cache_key]
-        return self._active[key]
+        active = self._active
+        if active is None or active[key].device != output.device or active[key].dtype != output.dtype:
+            active = self._active = self._converted(self.lang, output)
+        return active[key]
+
+    def _converted(self, lang: str, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``lang``'s masks on ``like``'s device and dtype, converted once and kept."""
+        cache_key = (lang, like.device, like.dtype)
+        if cache_key not in self._cache:
+            masks = self.masks.for_language(lang)
+            self._cache[cache_key] = {key: mask.to(device=like.device, dtype=like.dtype) for key, mask in masks.items()}
+        return self._cache[cache_key]
 
     def remove(self) -> None:
         """Remove the hooks; the model is exactly as before."""
@@ -314,11 +322,3 @@ def apply_masks(model: nn.Module, masks: TicketMasks, lang: str) -> Iterator[Mas
     finally:
         switch.remove()
 
-
-def stack_language_masks(
-    languages: Sequence[str], per_language: Sequence[dict[str, torch.Tensor]]
-) -> dict[str, torch.Tensor]:
-    """``[{key: bool [units]}]`` per language -> ``{key: bool [languages, units]}``."""
-    if len(languages) != len(per_language):
-        raise ValueError("one mask dict per language is required")
-    return {key: torch.stack([masks[key] for masks in per_language]) for key in per_language[0]}

@@ -15,12 +15,12 @@ masked tokens, so the update does not depend on the process count.
 
 Ticketed training, ``--masked-update frozen`` (default): masked units get no gradient from their
 language's batches (the mask zeroes their outputs), but AdamW would still move them through its momentum
-and weight decay. To keep a language's step inside its ticket, the parameters *and* the AdamW moments of
-the units masked for the batch's language are restored after the optimiser step (the lazy-Adam rule: a
-parameter is only touched by steps that use it; bias correction still counts every step of the tensor).
-``--masked-update adamw`` keeps plain AdamW instead.
+and weight decay; ``frozen`` keeps their weights and AdamW moments unchanged by that language's step
+(:class:`langtickets.optim.FrozenUnits`), ``adamw`` is plain AdamW.
 
-The interference measurements of §3.3 run alongside (see :mod:`langtickets.interference`).
+The interference measurements of §3.3 run alongside (:mod:`langtickets.interference`). The training loop
+lives in :mod:`langtickets.pretrain_loop`; this module stays free of torch so the workflow can read
+:data:`VARIANTS` cheaply.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from typing import Any
 
 from langtickets.errors import ConfigError
 
-#: variant -> (architecture of the init model, ticket method or None for a dense model)
+#: variant -> (architecture of the init model, ticket method or None for a dense model). The ``-base``
+#: variants wear tickets searched in the unscaled model (Figure 3's controlled comparison, r = 0.85).
 VARIANTS: dict[str, tuple[str, str | None]] = {
     "dense": ("base", None),
     "scaled": ("scaled", None),
@@ -45,6 +46,9 @@ VARIANTS: dict[str, tuple[str, str | None]] = {
     "ticket-snip": ("scaled", "snip"),
     "ticket-magnitude": ("scaled", "magnitude"),
     "ticket-random": ("scaled", "random"),
+    "ticket-snip-base": ("base", "snip"),
+    "ticket-magnitude-base": ("base", "magnitude"),
+    "ticket-random-base": ("base", "random"),
 }
 MASKED_UPDATES = ("frozen", "adamw")
 
@@ -95,6 +99,7 @@ class PretrainConfig:
     eval_seq_len: int | None = None
     seed: int = 0
     device: str = "auto"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         _arch, method = variant_spec(self.variant)
@@ -126,7 +131,7 @@ class PretrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The settings a checkpoint must share with this run to be resumed (not paths, not evaluation)."""
         skip = {"init", "tokens", "out_dir", "masks", "checkpoint_dir", "checkpoint_every", "keep_checkpoints",
-                "clean_checkpoints", "eval_batches", "eval_batch_size", "eval_seq_len", "device"}
+                "clean_checkpoints", "eval_batches", "eval_batch_size", "eval_seq_len", "device", "threads"}
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
@@ -139,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="langtickets pretrain", description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
     p.add_argument("--init", type=Path, required=True, help="initial model folder of the variant's architecture")
-    p.add_argument("--tokens", type=Path, nargs="+", required=True, help="token shard folder per language")
+    p.add_argument("--tokens", type=Path, nargs="+", required=True,
+                   help="token shard folder (or its meta.json) per language")
     p.add_argument("--langs", nargs="+", required=True, help="languages, in the order of --tokens")
     p.add_argument("--masks", type=Path, help="ticket masks.safetensors (ticket-* variants only)")
     p.add_argument("--out-dir", type=Path, required=True, help="results/pretrain/{variant}")
@@ -169,9 +175,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gc-langs", nargs="*", help="languages gc compares (default: all)")
     p.add_argument("--eval-batches", type=int, default=4, help="validation batches per language")
     p.add_argument("--eval-batch-size", type=int, default=8)
-    p.add_argument("--eval-seq-len", type=int, help="default: --seq-len-long")
+    p.add_argument("--eval-seq-len", type=int, default=0, help="sequence length of validation (0 = --seq-len-long)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--device", default="auto", help="'auto' (accelerate's choice) or 'cpu'")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     return p
 
 
@@ -181,7 +188,8 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         layers = tuple(_int_list(args.uc_layers))
     values = {name: getattr(args, name) for name in PretrainConfig.__dataclass_fields__ if hasattr(args, name)}
     values.update(tokens=tuple(args.tokens), langs=tuple(args.langs), betas=tuple(args.betas), uc_layers=layers,
-                  uc_steps=tuple(args.uc_steps), gc_langs=tuple(args.gc_langs) if args.gc_langs else None)
+                  uc_steps=tuple(args.uc_steps), gc_langs=tuple(args.gc_langs) if args.gc_langs else None,
+                  eval_seq_len=args.eval_seq_len or None)
     return PretrainConfig(**values)
 
 

@@ -7,17 +7,21 @@ by ``derive_seed(seed, "language", t)``. The draw is therefore a pure function o
 run, or a run with any number of data-parallel processes, sees the same language at every step.
 
 The sequence length follows BERT's schedule: ``short`` (128) for the first ``1 - long_fraction`` of the
-steps and ``long`` (512) for the rest.
+steps and ``long`` (512) for the rest. :func:`step_batch` draws the step's windows and MLM corruption from a
+seed of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 
 from langtickets.errors import ConfigError
+from langtickets.mlm import IGNORE_INDEX, mlm_batches
 from langtickets.seeding import derive_seed
 
 
@@ -33,10 +37,9 @@ def smoothed_probabilities(counts: Mapping[str, int], alpha: float) -> dict[str,
     empty = sorted(lang for lang, count in counts.items() if count <= 0)
     if empty:
         raise ConfigError(f"languages {empty} have no training tokens; rebuild their token shards or drop them")
-    total = float(sum(counts.values()))
-    weights = {lang: (count / total) ** alpha for lang, count in counts.items()}
-    norm = sum(weights.values())
-    return {lang: weight / norm for lang, weight in weights.items()}
+    from langtickets.vocab import smoothed_probabilities as shares_and_probabilities
+
+    return {lang: q for lang, (_p, q) in shares_and_probabilities(counts, alpha).items()}
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,18 @@ class SeqLenSchedule:
     def __call__(self, step: int) -> int:
         """Sequence length of (1-based) ``step``."""
         return self.long if step >= self.first_long_step else self.short
+
+
+def step_batch(shard: Any, seq_len: int, batch_size: int, seed: int, vocab_size: int, prob: float,
+               rank: int = 0, world: int = 1) -> tuple[dict[str, torch.Tensor], int]:
+    """This process's rows of a step's global MLM batch and the global number of masked tokens.
+
+    ``shard`` is a :class:`langtickets.tokens.TokenShard`. Every process builds the whole batch from ``seed``
+    (cheap: ids only) and keeps its contiguous block of ``batch_size / world`` rows, so the data of a step
+    does not depend on the number of processes.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    batch = next(mlm_batches(shard, seq_len, batch_size, generator, vocab_size=vocab_size, prob=prob))
+    masked = int((batch["labels"] != IGNORE_INDEX).sum())
+    rows = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
+    return {name: tensor[rows] for name, tensor in batch.items()}, masked

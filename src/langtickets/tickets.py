@@ -142,8 +142,10 @@ def select_tickets(
     """Keep one global top-r of units over all languages, layers and kinds (§3.2 and footnote 4).
 
     Exactly ``floor(ratio * total + 0.5)`` units are kept, ``total`` summing units over languages. Equal
-    normalised scores are broken by position: language order of ``scores_by_lang``, then layer, kind
-    (q, v, w) and unit index -- earlier wins.
+    normalised scores are broken by position -- layer, kind (q, v, w), unit index, then language order of
+    ``scores_by_lang``; earlier wins. Ordering by unit before language means scores that are the same for
+    every language (magnitude) give the same ticket to every language whenever ``ratio`` times the units
+    of one model is a whole number, as it always is for r = eta_0 / eta_s.
     """
     if not 0 < ratio <= 1:
         raise ConfigError(f"ticket ratio must be in (0, 1], got {ratio}")
@@ -153,18 +155,19 @@ def select_tickets(
         for key, units in layout.items():
             if key not in scores or scores[key].shape != (units,):
                 raise ConfigError(f"scores of '{lang}' lack {key} with {units} units; recompute them for this model")
-    flat = torch.cat([
+    table = torch.stack([  # (units, languages): flattening it puts the language last in the tie order
         torch.cat([normalized[key] for key in layout])
         for normalized in (normalize_scores(scores_by_lang[lang], shape, normalize) for lang in languages)
-    ])
+    ], dim=1)
+    flat = table.reshape(-1)
     keep = min(flat.numel(), math.floor(ratio * flat.numel() + 0.5))
     order = torch.sort(flat, descending=True, stable=True).indices
     chosen = torch.zeros(flat.numel(), dtype=torch.bool)
     chosen[order[:keep]] = True
-    per_lang = chosen.view(len(languages), -1)
+    per_lang = chosen.view(table.shape).T
     masks, offset = {}, 0
     for key, units in layout.items():
-        masks[key] = per_lang[:, offset : offset + units].clone()
+        masks[key] = per_lang[:, offset : offset + units].contiguous()
         offset += units
     return TicketMasks(languages, masks, shape, method, dict(arch or {}))
 
@@ -203,14 +206,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langtickets snip-scores", description="Score ticket units of a language.")
     parser.add_argument("--model", type=Path, required=True, help="initialised model folder (init-model)")
     parser.add_argument("--tokens", type=Path, help="token shard folder of the language (needed for snip)")
-    parser.add_argument("--lang", required=True)
+    parser.add_argument("--lang", nargs="+", required=True,
+                        help="language(s); the text-free baselines score several in one process")
     parser.add_argument("--method", choices=METHODS, default="snip")
     parser.add_argument("--tokens-budget", type=int, default=2_500_000, help="positions to accumulate over")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, required=True, help="config seed; per-language seeds derive from it")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', ...")
-    parser.add_argument("--out", type=Path, required=True, help="scores .safetensors to write")
+    parser.add_argument("--out", type=Path, nargs="+", required=True,
+                        help="scores .safetensors to write, one per --lang")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return parser
 
 
@@ -220,30 +226,40 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _scores_for(args: argparse.Namespace, model: torch.nn.Module, arch, lang: str) -> dict[str, torch.Tensor]:
+    """Scores of one language by the chosen method."""
+    if args.method == "magnitude":
+        return magnitude_scores(model)
+    if args.method == "random":
+        return random_scores(TicketShape.of_arch(arch), args.seed, lang)
+    if args.tokens is None:
+        raise ConfigError("--method snip needs --tokens (the language's token shard folder)")
+    from langtickets.tokens import TokenShard
+
+    model.to(resolve_device(args.device))
+    return snip_scores(model, TokenShard.open(args.tokens), args.tokens_budget, args.seq_len,
+                       args.batch_size, derive_seed(args.seed, "snip-scores", lang))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from langtickets.cli import summary
     from langtickets.model import load_model, read_arch
 
     args = _parser().parse_args(argv)
+    if len(args.lang) != len(args.out):
+        raise ConfigError(f"{len(args.lang)} --lang values but {len(args.out)} --out paths; give one output per language")
+    if args.method == "snip" and len(args.lang) != 1:
+        raise ConfigError("--method snip scores one language per process; give a single --lang")
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     arch_name, arch = read_arch(args.model)
     model = load_model(args.model)
-    if args.method == "snip":
-        if args.tokens is None:
-            raise ConfigError("--method snip needs --tokens (the language's token shard folder)")
-        from langtickets.tokens import TokenShard
-
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        model.to(resolve_device(args.device))
-        scores = snip_scores(model, TokenShard.open(args.tokens), args.tokens_budget, args.seq_len,
-                             args.batch_size, derive_seed(args.seed, "snip-scores", args.lang))
-    elif args.method == "magnitude":
-        scores = magnitude_scores(model)
-    else:
-        scores = random_scores(TicketShape.of_arch(arch), args.seed, args.lang)
-    meta = {"lang": args.lang, "method": args.method, "arch_name": arch_name, "arch": arch.to_dict(),
-            "tokens": args.tokens_budget if args.method == "snip" else 0, "seq_len": args.seq_len,
-            "batch_size": args.batch_size, "seed": args.seed}
-    save_scores(scores, args.out, meta)
-    summary("snip-scores", started, lang=args.lang, method=args.method, units=sum(v.numel() for v in scores.values()))
+    for lang, out in zip(args.lang, args.out):
+        scores = _scores_for(args, model, arch, lang)
+        meta = {"lang": lang, "method": args.method, "arch_name": arch_name, "arch": arch.to_dict(),
+                "tokens": args.tokens_budget if args.method == "snip" else 0, "seq_len": args.seq_len,
+                "batch_size": args.batch_size, "seed": args.seed}
+        save_scores(scores, out, meta)
+    summary("snip-scores", started, langs=",".join(args.lang), method=args.method,
+            units=sum(v.numel() for v in scores.values()))
     return 0

@@ -19,7 +19,9 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -146,22 +148,17 @@ class _Batch:
     documents: list[tuple[SplitWriter, int]] = field(default_factory=list)
 
 
-def _flush(tokenizer: Tokenizer, batch: _Batch) -> None:
-    if not batch.sentences:
-        return
-    encodings = tokenizer.encode_batch_fast(batch.sentences, add_special_tokens=False)
+def _write_batch(encodings: list, batch: _Batch) -> None:
+    """Hand each document of an encoded batch (its sentences' ids concatenated) to its split's writer."""
     lengths = np.fromiter((len(encoding) for encoding in encodings), dtype=np.int64, count=len(encodings))
-    flat = np.fromiter(
-        (token for encoding in encodings for token in encoding.ids), dtype=np.int64, count=int(lengths.sum())
-    )
     ends = np.cumsum(lengths)
+    flat = np.fromiter(chain.from_iterable(encoding.ids for encoding in encodings), dtype=np.int64,
+                       count=int(ends[-1]) if len(ends) else 0)
     first = 0
     for writer, sentences in batch.documents:
         start = int(ends[first - 1]) if first else 0
         writer.add(flat[start : int(ends[first + sentences - 1])], sentences)
         first += sentences
-    batch.sentences.clear()
-    batch.documents.clear()
 
 
 def open_tokenizer(path: Path) -> tuple[Tokenizer, dict[str, int]]:
@@ -172,26 +169,45 @@ def open_tokenizer(path: Path) -> tuple[Tokenizer, dict[str, int]]:
     return tokenizer, special_ids(tokenizer, path)
 
 
-def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Mapping[str, SplitWriter],
-                      validation: np.ndarray, sentences: int) -> None:
+def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter], validation: np.ndarray,
+                       bar: tqdm) -> Iterator[_Batch]:
+    """Group whole documents into batches of about ``batch_size`` sentences, routed to their split."""
     batch = _Batch()
     remaining_valid = int(validation.sum())
-    with tqdm(total=sentences, unit="sent", desc=f"tokenize {config.lang}", file=sys.stderr, mininterval=2) as bar:
-        for index, document in enumerate(iter_documents(config.sentences)):
-            writer = writers["valid"] if validation[index] else writers["train"]
-            remaining_valid -= bool(validation[index])
-            bar.update(len(document))
-            if writer.full:  # capped train stream: do not spend time encoding what is dropped
-                writer.dropped += 1
-            else:
-                batch.sentences.extend(document)
-                batch.documents.append((writer, len(document)))
-            if len(batch.sentences) >= config.batch_size:
-                _flush(tokenizer, batch)
-            if writers["train"].full and remaining_valid == 0:
-                writers["train"].dropped += len(validation) - index - 1
-                break
-        _flush(tokenizer, batch)
+    for index, document in enumerate(iter_documents(config.sentences)):
+        writer = writers["valid"] if validation[index] else writers["train"]
+        remaining_valid -= bool(validation[index])
+        bar.update(len(document))
+        if writer.full:  # capped train stream: do not spend time encoding what is dropped
+            writer.dropped += 1
+        else:
+            batch.sentences.extend(document)
+            batch.documents.append((writer, len(document)))
+        if len(batch.sentences) >= config.batch_size:
+            yield batch
+            batch = _Batch()
+        if writers["train"].full and remaining_valid == 0:  # nothing left to write: skip the rest of the file
+            writers["train"].dropped += len(validation) - index - 1
+            break
+    if batch.sentences:
+        yield batch
+
+
+def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Mapping[str, SplitWriter],
+                      validation: np.ndarray, sentences: int) -> None:
+    # encode_batch_fast (no character offsets) releases the GIL, so one worker thread encodes batch k while
+    # this thread reads batch k+1 and writes batch k-1. Writes stay in file order, so the output does not
+    # depend on timing.
+    pending: tuple[Future, _Batch] | None = None
+    with (tqdm(total=sentences, unit="sent", desc=f"tokenize {config.lang}", file=sys.stderr, mininterval=2) as bar,
+          ThreadPoolExecutor(max_workers=1) as pool):
+        for batch in _document_batches(config, writers, validation, bar):
+            future = pool.submit(tokenizer.encode_batch_fast, batch.sentences, add_special_tokens=False)
+            if pending is not None:
+                _write_batch(pending[0].result(), pending[1])
+            pending = (future, batch)
+        if pending is not None:
+            _write_batch(pending[0].result(), pending[1])
 
 
 def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size: int, ids: Mapping[str, int],
@@ -208,7 +224,7 @@ def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size
         "vocab_size": vocab_size,
         "tokenizer_sha256": sha,
         "special_ids": dict(ids),
-        "files": {name: _relative(path, meta_dir) for name, path in (("train", config.train), ("valid", config.valid))},
+        "files": {"train": _relative(config.train, meta_dir), "valid": _relative(config.valid, meta_dir)},
         "splits": splits,
         "unk_rate": unk / subwords if subwords else 0.0,
         "dropped_train_documents": writers["train"].dropped,
@@ -270,7 +286,7 @@ def _map_stream(path: Path, dtype: np.dtype, tokens: int, meta_path: Path) -> np
     return np.memmap(path, dtype=dtype, mode="r", shape=(tokens,))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TokenShard:
     """One language's token streams, memory-mapped read-only, with their meta.json."""
 
@@ -287,7 +303,8 @@ class TokenShard:
         meta = _read_meta(meta_path)
         dtype = np.dtype("<u2") if meta["dtype"] == "uint16" else np.dtype("<u4")
         streams = {
-            name: _map_stream(meta_path.parent / meta["files"][name], dtype, meta["splits"][name]["tokens"], meta_path)
+            name: _map_stream(meta_path.parent / meta["files"][name], dtype, meta["splits"][name]["tokens"],
+                              meta_path)
             for name in SPLITS
         }
         return cls(meta=meta, train=streams["train"], valid=streams["valid"], meta_path=meta_path)
@@ -317,7 +334,8 @@ class TokenShard:
         starts = rng.integers(0, len(stream) - length + 1, size=count)
         return stream[starts[:, None] + np.arange(length)].astype(np.int64)  # (count, length)
 
-    def iter_windows(self, split: str, length: int, batch: int, rng: np.random.Generator | int) -> Iterator[np.ndarray]:
+    def iter_windows(self, split: str, length: int, batch: int,
+                     rng: np.random.Generator | int) -> Iterator[np.ndarray]:
         """Endless iterator of ``(batch, length)`` window batches from one seeded generator."""
         rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
         while True:

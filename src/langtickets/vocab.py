@@ -1,8 +1,8 @@
 """train-vocab: one shared WordPiece vocabulary over all languages (or a given one).
 
 The vocabulary is trained, as for multilingual BERT and in the multilingual-tickets paper (section 4.1,
-"we over-sample low-resource languages with an exponential smoothing factor of 0.7"), on sentences drawn
-with exponentially smoothed language probabilities: with ``n_i`` sentences in language ``i``, its share is
+where low-resource languages are over-sampled with smoothing factor 0.7), on sentences drawn with
+exponentially smoothed language probabilities: with ``n_i`` sentences in language ``i``, its share is
 ``p_i = n_i / sum_j n_j`` and its sampling probability ``q_i = p_i**alpha / sum_j p_j**alpha``. Language
 ``i`` contributes ``round(q_i * total)`` sentences, drawn with a seeded RNG from its file (with replacement
 only when the file has fewer). The Hugging Face ``tokenizers`` BERT pipeline is used throughout; the
@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -35,6 +36,9 @@ from langtickets.errors import ConfigError, InputError
 from langtickets.io import atomic_path, write_json
 from langtickets.seeding import derive_seed
 from langtickets.sentences import count_corpus, iter_sentences
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 #: BERT's special tokens, in the order that fixes their ids 0..4 in a trained vocabulary
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -113,13 +117,14 @@ def draw_indices(available: int, drawn: int, rng: np.random.Generator) -> np.nda
 
 def iter_drawn(path: Path, indices: np.ndarray) -> Iterator[str]:
     """Stream ``path`` once and yield the sentences at ``indices`` (sorted; repeats yield repeats)."""
-    wanted, repeats = np.unique(indices, return_counts=True)
-    if not len(wanted):
+    unique, counts = np.unique(indices, return_counts=True)
+    wanted, repeats = unique.tolist(), counts.tolist()  # Python ints: compared once per line of the file
+    if not wanted:
         return
     cursor = 0
     for index, sentence in enumerate(iter_sentences(path)):
         if index == wanted[cursor]:
-            for _ in range(int(repeats[cursor])):
+            for _ in range(repeats[cursor]):
                 yield sentence
             cursor += 1
             if cursor == len(wanted):
@@ -175,7 +180,7 @@ def train_wordpiece(files: list[str], size: int, min_frequency: int = 2, lowerca
     tokens. The vocabulary can exceed ``size`` when the alphabet alone is larger.
     """
     alphabet = _train_pass(files, 1, min_frequency, lowercase, SPECIAL_TOKENS).get_vocab(with_added_tokens=False)
-    pinned = sorted((token for token in alphabet if token.startswith(CONTINUATION)), key=lambda t: [ord(c) for c in t])
+    pinned = sorted(token for token in alphabet if token.startswith(CONTINUATION))  # str order = code points
     trained = _train_pass(files, size, min_frequency, lowercase, (*SPECIAL_TOKENS, *pinned))
     # Rebuild around the trained vocabulary so the pinned ## tokens are ordinary vocabulary, not added tokens.
     tokenizer = bert_pipeline(lowercase)
@@ -230,7 +235,8 @@ def load_given(name: str, lowercase: bool = False) -> Tokenizer:
                 return tokenizer
             return Tokenizer.from_file(str(path))
         except Exception as error:  # tokenizers raises plain Exception for malformed files
-            raise InputError(path, f"cannot load the tokenizer ({error})", "pass a valid tokenizer.json or vocab.txt")
+            raise InputError(path, f"cannot load the tokenizer ({error})",
+                             "pass a valid tokenizer.json or vocab.txt") from error
     return _load_from_hub(name)
 
 
@@ -250,7 +256,7 @@ def _load_from_hub(name: str) -> Tokenizer:
     return backend
 
 
-def load_tokenizer(path: str | Path, model_max_length: int | None = None):
+def load_tokenizer(path: str | Path, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
     """Load ``tokenizer.json`` (or a folder saved by ``save_pretrained``) as a ``PreTrainedTokenizerFast``.
 
     The BERT special tokens are set, so ``pad_token_id`` etc. work, ``tokenizer(words,

@@ -71,7 +71,7 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def mirror(shared_data):
     server = Mirror()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     dump = (shared_data / "wikipedia" / "minidumps" / "fowiki-minidump.xml.bz2").read_bytes()
     sha1 = hashlib.sha1(dump).hexdigest()
@@ -163,7 +163,9 @@ def test_loopback_http_needs_the_explicit_switch():
     assert validate_mirror("http://127.0.0.1:8000/", allow_loopback_http=True) == "http://127.0.0.1:8000"
 
 
-@pytest.mark.parametrize(("wiki", "date"), [("en/../x", "20240101"), ("fo", "2024-01-01"), ("fo", "20241301"), ("E", "latest")])
+@pytest.mark.parametrize(
+    ("wiki", "date"), [("en/../x", "20240101"), ("fo", "2024-01-01"), ("fo", "20241301"), ("E", "latest")]
+)
 def test_wiki_and_date_are_validated_before_any_url(wiki, date):
     with pytest.raises(ConfigError):
         validate_dump_name(wiki, date)

@@ -1,20 +1,4 @@
 # Corpus stages: a dump per language (generated, local or downloaded) -> documents -> sentences.
-rule make_demo_dump:
-    output:
-        "resources/demo/dumps/{lang}wiki-demo-pages-articles.xml.bz2",
-    log:
-        "logs/demo/dumps/{lang}.log",
-    params:
-        table=LANGUAGE_TABLE_PATH,
-        seed=config["seed"],
-        documents=lambda wc: DEMO["documents_per_language"].get(wc.lang, DEMO["documents"]),
-    conda:
-        "../../envs/corpus.yaml"
-    shell:
-        "python -m langtickets make-demo dump --table {params.table} --lang {wildcards.lang}"
-        " --seed {params.seed} --documents {params.documents} --out {output} > {log} 2>&1"
-
-
 rule download_dump:
     output:
         dump="resources/dumps/{wiki}wiki-{date}-pages-articles.xml.bz2",
@@ -63,7 +47,7 @@ rule extract:
 SPLIT_SHELL = (
     "python -m langtickets split --lang {wildcards.lang} --splitter {params.splitter}"
     " --table {params.table} --docs {input} --out {output.sentences} --stats {output.stats}"
-    " {params.fallback} > {log} 2>&1"
+    " --processes {threads} {params.fallback} > {log} 2>&1"
 )
 
 
@@ -77,6 +61,7 @@ rule split_sentences_moses:
         "logs/corpus/{lang}/split.log",
     wildcard_constraints:
         lang=lang_regex(langs_with_splitter("moses")),
+    threads: rule_threads("split_sentences", 2)
     params:
         splitter="moses",
         table=LANGUAGE_TABLE_PATH,

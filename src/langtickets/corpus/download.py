@@ -33,6 +33,7 @@ from langtickets.io import write_text
 
 WIKI_RE = re.compile(r"[a-z][a-z0-9_]{1,15}")
 DATE_RE = re.compile(r"[0-9]{8}|latest")
+HEX_RE = re.compile(r"[0-9a-f]+")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: a bzip2 stream starts with "BZh", the block size digit, then the block magic (pi in BCD)
 BZIP2_MAGIC = re.compile(rb"BZh[1-9]1AY&SY")
@@ -73,7 +74,9 @@ def validate_mirror(mirror: str, allow_loopback_http: bool = False) -> str:
     parts = urllib.parse.urlsplit(mirror)
     loopback_http = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS and allow_loopback_http
     if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"mirror '{mirror}' is not a plain base URL; set corpus.mirror to e.g. https://dumps.wikimedia.org")
+        raise ConfigError(
+            f"mirror '{mirror}' is not a plain base URL; set corpus.mirror to e.g. https://dumps.wikimedia.org"
+        )
     if parts.scheme != "https" and not loopback_http:
         raise ConfigError(
             f"mirror '{mirror}' is not https; set corpus.mirror to an https mirror such as https://dumps.wikimedia.org"
@@ -84,14 +87,16 @@ def validate_mirror(mirror: str, allow_loopback_http: bool = False) -> str:
 def validate_dump_name(wiki: str, date: str) -> None:
     """Check ``wiki`` and ``date`` before they are put into any URL."""
     if not WIKI_RE.fullmatch(wiki):
-        raise ConfigError(f"wiki '{wiki}' is not a Wikipedia database prefix (like 'en', 'fo', 'zh_yue'); fix the 'wiki' column of the language table")
+        raise ConfigError(f"wiki '{wiki}' is not a Wikipedia database prefix (like 'en', 'fo', 'zh_yue'); "
+                          "fix the 'wiki' column of the language table")
     if not DATE_RE.fullmatch(date):
         raise ConfigError(f"dump date '{date}' must be YYYYMMDD or 'latest'; fix corpus.dump_date in the config")
     if date != "latest":
         try:
             datetime.datetime.strptime(date, "%Y%m%d")
         except ValueError:
-            raise ConfigError(f"dump date '{date}' is not a calendar date; fix corpus.dump_date in the config") from None
+            raise ConfigError(f"dump date '{date}' is not a calendar date; fix corpus.dump_date in the config") \
+                from None
 
 
 def _opener(url: str) -> urllib.request.OpenerDirector:
@@ -120,7 +125,8 @@ def _open(url: str, headers: dict[str, str], timeout: float):
         raise _http_error(url, error) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise InputError(url, f"cannot connect ({reason})", "check the network and corpus.mirror, then rerun") from None
+        raise InputError(url, f"cannot connect ({reason})", "check the network and corpus.mirror, then rerun") \
+            from None
 
 
 def fetch_text(url: str, timeout: float = 60.0) -> str:
@@ -132,7 +138,7 @@ def fetch_text(url: str, timeout: float = 60.0) -> str:
 def _refuse_html(url: str, response) -> None:
     if response.headers.get_content_type() == "text/html":
         raise InputError(url, "the server sent an HTML page instead of the dump",
-                         "open the URL in a browser to see the mirror's message, or set corpus.mirror to another mirror")
+                         "open the URL in a browser to see the mirror's message, or set corpus.mirror to another one")
 
 
 def _expected_size(response, done: int) -> int | None:
@@ -179,10 +185,11 @@ def expected_digest(checksums: str, source: DumpSource, where: str) -> str:
     length = hashlib.new(source.algorithm).digest_size * 2
     for line in checksums.splitlines():
         fields = line.split()
-        if len(fields) == 2 and name.fullmatch(fields[1].lstrip("*")) and re.fullmatch(rf"[0-9a-f]{{{length}}}", fields[0]):
-            return fields[0]
+        if len(fields) == 2 and name.fullmatch(fields[1].lstrip("*")) and HEX_RE.fullmatch(fields[0] or ""):
+            if len(fields[0]) == length:
+                return fields[0]
     raise InputError(where, f"no {source.algorithm} entry for {source.dump_name}",
-                     "check corpus.dump_date (the dump may still be in progress) or set corpus.checksum to the other algorithm")
+                     "check corpus.dump_date (the dump may still be in progress) or switch corpus.checksum")
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -200,7 +207,7 @@ def verify_dump(part: Path, out: Path, expected: str, algorithm: str) -> None:
         head = handle.read(10)
     if not BZIP2_MAGIC.match(head):
         part.unlink()
-        raise InputError(out, f"the download is not a bzip2 file (it starts with {head[:10]!r}, likely an HTML error page)",
+        raise InputError(out, f"the download is not a bzip2 file (it starts with {head!r}, likely an HTML error page)",
                          "deleted it; check the mirror in a browser, or set corpus.mirror to another mirror, and rerun")
     actual = file_digest(part, algorithm)
     if actual != expected:

@@ -40,7 +40,8 @@ class SiteInfo:
 def sniff_format(path: Path) -> str:
     """Return ``"bz2"`` or ``"xml"`` from the file's first bytes; anything else is an :class:`InputError`."""
     if not path.is_file():
-        raise InputError(path, "dump not found", "check corpus.source / local_pattern in the config, or run the download first")
+        raise InputError(path, "dump not found",
+                         "check corpus.source / local_pattern in the config, or run the download first")
     with open(path, "rb") as handle:
         head = handle.read(512)
     if head.startswith(BZIP2_MAGIC):
@@ -151,6 +152,7 @@ def _header(stream: DumpStream) -> tuple[bytes, bytes]:
     while (at := buffer.find(PAGE_OPEN)) < 0:
         chunk = stream.read()
         if not chunk:
+            stream.finish()  # a corrupt file often yields no bytes at all: report that, not "not a dump"
             return buffer, b""
         buffer += chunk
     return buffer[:at], buffer[at:]

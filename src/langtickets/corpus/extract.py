@@ -2,10 +2,11 @@
 
 Multilingual Lottery Tickets, Section 4.1: "We extract Wikipedia articles using WikiExtractor." Pages are
 read from the dump by :mod:`langtickets.corpus.dumpreader` (decompression in its own process), cut into
-batches, and cleaned in worker processes with ``wikiextractor.extract.Extractor`` (templates dropped, not
-expanded: expansion would need a first pass over the whole dump to collect template definitions, and its
-time-dependent magic words would make reruns differ). Results are collected in dump order, so the output
-is byte-identical whatever the number of processes.
+batches, and cleaned in worker processes with WikiExtractor's own ``clean``/``compact`` and its command-line
+defaults. As in WikiExtractor's command line without a template file, templates are expanded with no
+template definitions (parser functions evaluate, unknown templates vanish); the time-dependent magic words
+(CURRENTYEAR, ...) are set from the page revision's timestamp instead of the clock, so reruns are
+byte-identical. Results are collected in dump order: the output is the same whatever the process count.
 
 Kept: namespace-0 pages that are not redirects or disambiguation pages and whose cleaned text has at least
 ``min_chars`` characters. Every other page is counted under its reason in ``stats.json``. Ids are the
@@ -18,13 +19,12 @@ import argparse
 import dataclasses
 import functools
 import json
-import multiprocessing
 import re
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,14 +32,15 @@ from tqdm import tqdm
 
 from langtickets.cli import summary
 from langtickets.corpus.dumpreader import REDOWNLOAD, DumpStream, iter_pages
+from langtickets.corpus.pool import ordered_map, worker_pool
 from langtickets.errors import InputError
 from langtickets.io import atomic_gzip_text, write_json
 
 #: drop reasons, in the order stats.json lists them
 REASONS = ("redirect", "disambiguation", "non_article_namespace", "too_short", "empty", "extractor_error")
-BATCH_BYTES = 1 << 19
-#: Disambiguation templates of large wikis (the page itself only calls the template; the __DISAMBIG__
-#: switch it carries is visible only after expansion, which we do not do).
+BATCH_BYTES = 1 << 18
+#: Disambiguation templates of large wikis. The page itself only calls the template; the __DISAMBIG__
+#: switch inside the template's definition stays invisible, as no definitions are loaded.
 DISAMBIGUATION_NAMES = (
     "disambiguation", "disambig", "disamb", "dab", "hndis", "geodis", "begriffsklärung",
     "homonymie", "desambiguación", "desambiguacion", "desambiguação", "disambigua", "doorverwijspagina",
@@ -48,11 +49,11 @@ DISAMBIGUATION_NAMES = (
     "消歧義", "消歧义", "曖昧さ回避", "동음이의", "توضيح", "ابهام‌زدایی", "פירושונים", "बहुविकल्पी",
     "แก้ความกำกวม", "неоднозначність", "αποσαφήνιση",
 )
+_DISAMBIGUATION_ALTERNATIVES = "|".join(map(re.escape, DISAMBIGUATION_NAMES))
 DISAMBIGUATION_RE = re.compile(
-    r"__DISAMBIG__|\{\{\s*(?:template\s*:\s*)?(?:" + "|".join(map(re.escape, DISAMBIGUATION_NAMES)) + r")\s*(?:\||\}\})",
-    re.IGNORECASE,
+    r"__DISAMBIG__|\{\{\s*(?:template\s*:\s*)?(?:" + _DISAMBIGUATION_ALTERNATIVES + r")\s*(?:\||\}\})", re.IGNORECASE
 )
-DISAMBIGUATION_TITLE_RE = re.compile(r"\((?:" + "|".join(map(re.escape, DISAMBIGUATION_NAMES)) + r")\)\s*$", re.IGNORECASE)
+DISAMBIGUATION_TITLE_RE = re.compile(r"\((?:" + _DISAMBIGUATION_ALTERNATIVES + r")\)\s*$", re.IGNORECASE)
 REDIRECT_TEXT_RE = re.compile(r"\s*#redirect", re.IGNORECASE)
 
 #: one page's outcome: (drop reason or "" if kept, page id, title, text)
@@ -103,17 +104,31 @@ def _link_tag_patterns():
     return ignoreTag("a")
 
 
-def article_text(page_id: str, title: str, wikitext: str) -> str:
+def _set_magic_words(extractor, title: str, timestamp: str) -> None:
+    # What Extractor.clean_text sets from the clock, taken from the revision instead (reproducible).
+    date, _, clock = timestamp.rstrip("Z").partition("T")
+    year, month, day = (date.split("-") + ["", "", ""])[:3]
+    words = extractor.magicWords
+    words["namespace"] = title[: max(0, title.find(":"))]
+    words["pagename"] = words["fullpagename"] = title
+    words["currentyear"], words["currentmonth"], words["currentday"] = year, month, day
+    words["currenthour"], words["currenttime"] = clock[:2], clock
+
+
+def article_text(page_id: str, title: str, wikitext: str, timestamp: str = "") -> str:
     """Plain text of one article: WikiExtractor's cleaner with its command-line defaults, one paragraph a line.
 
     Section titles are kept as their own lines (WikiExtractor's default), links become their anchor text,
-    templates and tables are dropped, and HTML entities are decoded (not re-escaped).
+    templates are expanded without definitions, tables dropped, and HTML entities decoded (not re-escaped).
+    ``timestamp`` (the revision's, ISO 8601) fixes the date magic words.
     """
-    from wikiextractor.extract import Extractor
+    from wikiextractor.extract import Extractor, clean, compact
 
     extractor = Extractor(page_id, "", "", title, [])
     extractor.ignored_tag_patterns.append(_link_tag_patterns())
-    lines = extractor.clean_text(wikitext, expand_templates=False, html_safe=False)
+    _set_magic_words(extractor, title, timestamp)
+    text = clean(extractor, wikitext, expand_templates=True, html_safe=False)
+    lines = compact(text, mark_headers=False, extractor=extractor)
     return "\n".join(line.strip() for line in lines if line.strip())
 
 
@@ -131,7 +146,8 @@ def classify_page(raw: bytes, options: ExtractOptions) -> PageResult:
     title = (page.findtext("title") or "").strip()
     page_id = (page.findtext("id") or "").strip()
     revisions = page.findall("revision")
-    wikitext = (revisions[-1].findtext("text") if revisions else None) or ""
+    revision = revisions[-1] if revisions else ElementTree.Element("revision")
+    wikitext = revision.findtext("text") or ""
     if _namespace(page, title, options) != 0:
         return ("non_article_namespace", page_id, title, "")
     if page.find("redirect") is not None or REDIRECT_TEXT_RE.match(wikitext):
@@ -139,7 +155,7 @@ def classify_page(raw: bytes, options: ExtractOptions) -> PageResult:
     if is_disambiguation(title, wikitext):
         return ("disambiguation", page_id, title, "")
     try:
-        text = article_text(page_id, title, wikitext)
+        text = article_text(page_id, title, wikitext, (revision.findtext("timestamp") or "").strip())
     except Exception:  # one pathological page must not stop a whole wiki (WikiExtractor skips it too)
         return ("extractor_error", page_id, title, "")
     if not text:
@@ -173,32 +189,9 @@ def batches(pages: Iterable[bytes], batch_bytes: int = BATCH_BYTES) -> Iterator[
         yield batch
 
 
-def _ordered(pool, func: Callable, items: Iterable, window: int) -> Iterator:
-    """Like ``pool.imap`` but reads ``items`` lazily: at most ``window`` tasks are in flight."""
-    pending: deque = deque()
-    for item in items:
-        pending.append((item, pool.apply_async(func, (item,))))
-        if len(pending) >= window:
-            item, result = pending.popleft()
-            yield item, result.get()
-    while pending:
-        item, result = pending.popleft()
-        yield item, result.get()
-
-
-def _run_batches(func: Callable, items: Iterable, processes: int, pool) -> Iterator:
-    if pool is None:
-        return ((item, func(item)) for item in items)
-    return _ordered(pool, func, items, window=4 * processes)
-
-
-def _pool(processes: int):
-    if processes <= 1:
-        return None
-    import wikiextractor.extract  # noqa: F401  (imported once here, inherited by forked workers)
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(processes)
+def _warm_up() -> None:
+    # Import WikiExtractor and fill the regex cache once, in the parent, for the forked workers.
+    article_text("0", "warm-up", "'''x''' [[y|z]] {{t|a=1}} <ref>r</ref>\n== h ==\nw")
 
 
 def extract_dump(dump: Path, out, options: ExtractOptions, *, processes: int = 2,
@@ -209,25 +202,19 @@ def extract_dump(dump: Path, out, options: ExtractOptions, *, processes: int = 2
     ``max_articles`` kept articles (0 = no limit); pages after the last kept one are not counted then.
     """
     stats = ExtractStats()
-    pool = _pool(processes)  # started before the decompressor so workers do not inherit its pipe
-    try:
-        with DumpStream(dump, threads=processes) as stream:
-            info, pages = iter_pages(stream)
-            facts = {"decompressor": stream.decompressor, "siteinfo_dbname": info.dbname}
-            work = functools.partial(extract_batch, dataclasses.replace(options, namespaces=info.namespaces))
-            progress = tqdm(unit="page", desc=f"extract {dump.name}", file=sys.stderr, mininterval=5)
-            for batch, results in _run_batches(work, batches(pages), processes, pool):
+    # The pool starts before the decompressor, so workers do not inherit its pipe.
+    with worker_pool(processes, _warm_up) as pool, DumpStream(dump, threads=processes) as stream:
+        info, pages = iter_pages(stream)
+        facts = {"decompressor": stream.decompressor, "siteinfo_dbname": info.dbname}
+        work = functools.partial(extract_batch, dataclasses.replace(options, namespaces=info.namespaces))
+        with tqdm(unit="page", desc=f"extract {dump.name}", file=sys.stderr, mininterval=5) as progress:
+            for batch, results in ordered_map(pool, work, batches(pages), processes):
                 if isinstance(results, str):
                     raise InputError(dump, results, REDOWNLOAD)
                 if _write_results(out, batch, results, stats, max_articles):
                     facts["stopped_at_max_articles"] = True
                     break
                 progress.update(len(batch))
-            progress.close()
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
     facts.setdefault("stopped_at_max_articles", False)
     return stats, facts
 
@@ -246,8 +233,8 @@ def _write_results(out, batch: list[bytes], results: list[PageResult], stats: Ex
 
 
 def stats_record(lang: str, dump: Path, stats: ExtractStats, facts: dict, options: ExtractOptions,
-                 max_articles: int, processes: int, seconds: float) -> dict:
-    """The content of ``stats.json``."""
+                 max_articles: int, processes: int) -> dict:
+    """The content of ``stats.json`` (no timings: equal inputs give byte-identical stats; speed goes to the log)."""
     return {
         "lang": lang,
         "dump": str(dump),
@@ -262,8 +249,6 @@ def stats_record(lang: str, dump: Path, stats: ExtractStats, facts: dict, option
         "min_chars": options.min_chars,
         "max_articles": max_articles,
         "processes": processes,
-        "seconds": round(seconds, 3),
-        "page_mb_per_s": round(stats.page_bytes / 1e6 / max(seconds, 1e-9), 3),
         **facts,
     }
 
@@ -277,13 +262,12 @@ def _no_articles(dump: Path, stats: ExtractStats) -> InputError:
 def run(lang: str, dump: Path, docs: Path, stats_path: Path, *, processes: int = 2, min_chars: int = 200,
         max_articles: int = 0) -> dict:
     """Extract ``dump`` into ``docs`` and ``stats_path`` atomically; return the stats record."""
-    started = time.perf_counter()
     options = ExtractOptions(min_chars=min_chars)
     with atomic_gzip_text(docs) as out:
         stats, facts = extract_dump(dump, out, options, processes=processes, max_articles=max_articles)
         if stats.articles == 0:
             raise _no_articles(dump, stats)
-    record = stats_record(lang, dump, stats, facts, options, max_articles, processes, time.perf_counter() - started)
+    record = stats_record(lang, dump, stats, facts, options, max_articles, processes)
     write_json(stats_path, record)
     return record
 
@@ -304,5 +288,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = run(args.lang, args.dump, args.docs, args.stats, processes=args.processes,
                  min_chars=args.min_chars, max_articles=args.max_articles)
     summary("extract", started, lang=args.lang, pages=record["pages"], articles=record["articles"],
-            redirects=record["redirects"], mb_per_s=record["page_mb_per_s"])
+            redirects=record["redirects"],
+            mb_per_s=round(record["page_bytes"] / 1e6 / max(time.perf_counter() - started, 1e-9), 3))
     return 0

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, field
 
 from langtickets.demo.lexicon import FamilyLexicon, family_lexicon
-from langtickets.demo.phonology import SoundChange, check_script, evolve, make_sound_changes, spell
-from langtickets.languages import Language, LanguageTable
+from langtickets.demo.phonology import VOWELS, SoundChange, check_script, evolve, make_sound_changes, spell
+from langtickets.languages import LanguageTable
 from langtickets.seeding import derive_seed
 
 #: sound changes per branch: a genus makes strong (unconditioned) and mild ones, a language mild ones only,
@@ -80,6 +80,7 @@ class Grammar:
     proto: FamilyLexicon
     changes: tuple[SoundChange, ...]
     innovations: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
+    _function: dict[str, str] = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def _surface(self, phonemes: str, proper: bool) -> str:
@@ -102,12 +103,22 @@ class Grammar:
         return self.word(category, rank)
 
     def function(self, name: str) -> str:
-        """A closed-class word (lexicon.FUNCTION_WORDS)."""
-        key = ("function", name)
-        form = self._cache.get(key)
-        if form is None:
-            form = self._cache[key] = self._surface(self.proto.function[name], False)
-        return form
+        """A closed-class word (lexicon.FUNCTION_WORDS), never homophonous with another one."""
+        if not self._function:
+            self._function.update(self._function_words())
+        return self._function[name]
+
+    def _function_words(self) -> dict[str, str]:
+        # Sound changes can merge two function words (say negation with a preposition), which would make
+        # negation ambiguous. Like real grammatical words that resist a change, the later word keeps its
+        # older form, or failing that gets an extra vowel.
+        forms: dict[str, str] = {}
+        for name, proto in self.proto.function.items():
+            form = self._surface(proto, False)
+            candidates = [form, spell(proto, self.script)]
+            candidates += [form + spell(vowel, self.script) for vowel in self.proto.phonotactics.vowels]
+            forms[name] = next((c for c in candidates if c not in forms.values()), form + form)
+        return forms
 
     def contraction(self, first: str, second: str) -> str:
         """The fused form of two function words (e.g. preposition + article, like French 'du')."""
@@ -116,7 +127,7 @@ class Grammar:
         if form is None:
             a, b = self.proto.function[first], self.proto.function[second]
             # Drop the vowel where the words meet, then let the language's sound changes act on it.
-            fused = a.rstrip("aeiouəyɛɔ") + b if a[-1:] in "aeiouəyɛɔ" and len(a) > 1 else a + b[-1]
+            fused = a[:-1] + b if a[-1] in VOWELS and len(a) > 2 else a + b[-1]
             form = self._cache[key] = self._surface(fused, False)
         return form
 
@@ -143,21 +154,21 @@ def genus_changes(seed: int, lexicon: FamilyLexicon, genus: str) -> tuple[SoundC
     return strong + make_sound_changes(rng, evolved, GENUS_MILD_CHANGES, strong=False, exclude=strong)
 
 
-def language_changes(seed: int, lexicon: FamilyLexicon, row: Language) -> tuple[SoundChange, ...]:
+def language_changes(seed: int, lexicon: FamilyLexicon, genus: str, code: str) -> tuple[SoundChange, ...]:
     """The genus's changes followed by the language's own (mild, conditioned ones)."""
-    inherited = genus_changes(seed, lexicon, row.genus)
-    rng = random.Random(derive_seed(seed, "demo-language", row.family, row.genus, row.code))
+    inherited = genus_changes(seed, lexicon, genus)
+    rng = random.Random(derive_seed(seed, "demo-language", lexicon.family, genus, code))
     evolved = [evolve(word, inherited) for word in _proto_words(lexicon)]
     return inherited + make_sound_changes(rng, evolved, LANGUAGE_CHANGES, strong=False, exclude=inherited)
 
 
-def lexical_innovations(seed: int, lexicon: FamilyLexicon, row: Language) -> dict[tuple[str, int], str]:
+def lexical_innovations(seed: int, lexicon: FamilyLexicon, genus: str, code: str) -> dict[tuple[str, int], str]:
     """Concepts for which the language coined a new word instead of inheriting the proto-form.
 
     Replacement hits open-class words only (names are stable) and guarantees that sister languages
     differ even where their sound changes happen to coincide.
     """
-    rng = random.Random(derive_seed(seed, "demo-innovations", row.family, row.genus, row.code))
+    rng = random.Random(derive_seed(seed, "demo-innovations", lexicon.family, genus, code))
     taken = set(_proto_words(lexicon))
     new: dict[tuple[str, int], str] = {}
     for category in INNOVATING:
@@ -171,15 +182,15 @@ def lexical_innovations(seed: int, lexicon: FamilyLexicon, row: Language) -> dic
 
 
 @functools.lru_cache(maxsize=64)
-def _grammar(seed: int, row: Language, index: int, where: str) -> Grammar:
-    check_script(row.script, where)
-    typology = make_typology(random.Random(derive_seed(seed, "demo-typology", row.family)), index)
-    lexicon = family_lexicon(seed, row.family, index if index < 3 else None)
-    changes = language_changes(seed, lexicon, row)
-    return Grammar(row.code, row.script, typology, lexicon, changes, lexical_innovations(seed, lexicon, row))
+def _grammar(seed: int, code: str, family: str, genus: str, script: str, index: int) -> Grammar:
+    typology = make_typology(random.Random(derive_seed(seed, "demo-typology", family)), index)
+    lexicon = family_lexicon(seed, family, index if index < len(_TYPOLOGIES) else None)
+    changes = language_changes(seed, lexicon, genus, code)
+    return Grammar(code, script, typology, lexicon, changes, lexical_innovations(seed, lexicon, genus, code))
 
 
 def build_grammar(table: LanguageTable, code: str, seed: int) -> Grammar:
     """The grammar of language ``code`` of ``table`` (an unknown code is a ConfigError naming the table)."""
-    row = table.select([code], where="--lang")[0]
-    return _grammar(seed, row, family_index(table, row.family), f"{table.path} (language '{code}')")
+    row = table[code]
+    check_script(row.script, f"{table.path} (language '{code}')")
+    return _grammar(seed, row.code, row.family, row.genus, row.script, family_index(table, row.family))

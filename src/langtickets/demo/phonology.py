@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langtickets.errors import ConfigError
 
@@ -129,9 +129,15 @@ class SoundChange:
     name: str
     pattern: str
     replacement: str
+    regex: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
 
     def apply(self, word: str) -> str:
-        new = re.sub(self.pattern, self.replacement, word)
+        new = self.regex.sub(self.replacement, word)
+        if new == word:
+            return word
         # A change never empties a word or strips all its vowels (that would merge too many words).
         if len(new) < 2 or not any(ch in VOWELS for ch in new):
             return word

@@ -155,16 +155,23 @@ class Sampler:
     def event(self, agent: Nominal | None = None) -> Event:
         """One event; optional parts (location, time, adverb, negation) appear with fixed rates."""
         rng = self.rng
+        agent = agent or self.agent()
         transitive = rng.random() < 0.8
+        patient = self.patient() if transitive else None
+        if patient == agent:  # nobody acts on themselves here: keeps roles distinguishable
+            patient = self.noun_phrase()
+        location = self.location() if rng.random() < 0.35 else None
+        if location is not None and location in (agent, patient):
+            location = self.noun_phrase(definite=True)
         return Event(
-            agent=agent or self.agent(),
+            agent=agent,
             verb=self.rank("verb" if transitive else "iverb"),
-            patient=self.patient() if transitive else None,
-            location=self.location() if rng.random() < 0.35 else None,
+            patient=patient,
+            location=location,
             time=self.date() if rng.random() < 0.3 else None,
             adverb=self.rank("adv") if rng.random() < 0.2 else None,
             negated=rng.random() < 0.1,
-            tense=rng.choices(TENSES, weights=(6, 3, 1))[0],
+            tense=TENSES[bisect.bisect((0.6, 0.9), rng.random())],  # 60% past, 30% present, 10% future
         )
 
     def statement(self, agent: Nominal | None = None) -> Statement:

@@ -45,9 +45,17 @@ class Rendered:
     heads: list[int]
     spans: list[tuple[int, int, str, Nominal | Date]]  # word index start, end (exclusive), label, referent
     fused: dict[int, tuple[int, str]] = field(default_factory=dict)  # first word -> (last word, form)
+    _tokens: tuple[list[str], list[int]] | None = field(default=None, repr=False)
 
     def tokens(self) -> tuple[list[str], list[int]]:
         """Surface tokens and, for each word, the index of the token it is written in."""
+        if self._tokens is None:
+            self._tokens = self._surface()
+        return self._tokens
+
+    def _surface(self) -> tuple[list[str], list[int]]:
+        if not self.fused:
+            return [word.form for word in self.words], list(range(len(self.words)))
         tokens: list[str] = []
         where: list[int] = []
         index = 0
@@ -70,7 +78,8 @@ class Rendered:
 
 def detokenize(tokens: list[str]) -> str:
     """Join tokens with spaces, attaching '.' and ',' to the previous token."""
-    return "".join(("" if token in NO_SPACE_BEFORE or i == 0 else " ") + token for i, token in enumerate(tokens))
+    # Tokens are letters or digits only, so " ." and " ," can arise only before punctuation tokens.
+    return " ".join(tokens).replace(" .", ".").replace(" ,", ",")
 
 
 class Renderer:

@@ -9,7 +9,9 @@ dataset without configurations), the split follows the last ``:``.
 Rows are converted by task, from the columns those datasets use: ``tokens`` with ``ner_tags`` (NER), with
 ``pos_tags`` or ``upos`` (POS), with ``upos``/``head``/``deprel`` (dependency parsing); ``premise``,
 ``hypothesis`` and ``label`` (NLI). ClassLabel ids become their names; the same checks as for files apply
-(IOB2, trees, labels) and errors name the source and the row index (``dataset[i]``).
+(IOB2, trees, labels) and errors name the source and the row index (``dataset[i]``). In full UD conversions,
+multiword-token rows (UPOS ``_`` and no head) are dropped and counted, so records hold the syntactic words
+without their surface tokens.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def load_hub_dataset(source: HubSource, load_dataset: Callable[..., Any] | None 
     except Exception as error:  # datasets raises many types (network, missing config, missing split)
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise InputError(
-            source, f"cannot load the dataset ({first_line})",
+            str(source), f"cannot load the dataset ({first_line})",
             "check the dataset, config and split names, or download it once with network access "
             "(HF_DATASETS_OFFLINE unset) so the cache has it",
         ) from None
@@ -107,6 +109,8 @@ def read_hub(
                 continue
         elif task == "ner":
             record = rows.tagged(row, index, "ner_tags", repair_bio, map_to_o, counts)
+        elif task == "pos" and "head" in row:  # a full UD conversion: read it as a tree, keep the tags
+            record = rows.parsed(row, index, counts).tagged()
         elif task == "pos":
             record = rows.tagged(row, index, "pos_tags" if "pos_tags" in row else "upos", False, (), counts)
         elif task == "dep":
@@ -144,7 +148,9 @@ class _Rows:
     def named(self, row: Mapping[str, Any], index: int) -> dict[str, Any]:
         return {key: self.column(row, key, index) for key in row}
 
-    def tagged(self, row, index, column, repair, map_to_o, counts) -> TaggedSentence:
+    def tagged(
+        self, row: Mapping[str, Any], index: int, column: str, repair: bool, map_to_o: Collection[str], counts: Counter
+    ) -> TaggedSentence:
         words = tuple(str(w) for w in self.column(row, "tokens", index))
         tags = [str(t) for t in self.column(row, column, index)]
         if len(tags) != len(words) or not words:
@@ -158,16 +164,26 @@ class _Rows:
         return TaggedSentence(words, tuple(tags))
 
     def parsed(self, row: Mapping[str, Any], index: int, counts: Counter) -> ParsedSentence:
-        tagged = self.tagged(row, index, "upos", False, (), counts)
-        deprels = tuple(str(d) for d in self.column(row, "deprel", index))
+        columns = [list(self.column(row, name, index)) for name in ("tokens", "upos", "head", "deprel")]
+        if len({len(column) for column in columns}) != 1 or not columns[0]:
+            raise InputError(self.source, "tokens, upos, heads and deprels differ in length", "fix the row", line=index)
+        # Rows converted from CoNLL-U may keep multiword-token lines (UPOS '_', no head); the syntactic words
+        # follow them, so they are dropped (their surface form is not needed when predictions keep the words).
+        rows = [values for values in zip(*columns) if not (values[1] == "_" and str(values[2]) in ("None", "_"))]
+        if not rows:
+            raise InputError(self.source, "the row has no syntactic words", "fix the row", line=index)
+        counts["multiword_tokens"] += len(columns[0]) - len(rows)
+        words, upos, raw_heads, deprels = (tuple(str(v) for v in column) for column in zip(*rows))
         try:
-            heads = tuple(int(h) for h in self.column(row, "head", index))
-        except (TypeError, ValueError):
+            heads = tuple(int(head) for head in raw_heads)
+        except ValueError:
             raise InputError(self.source, "a head is not an integer", "fix the row", line=index) from None
-        if len(heads) != len(tagged.words) or len(deprels) != len(tagged.words):
-            raise InputError(self.source, "tokens, heads and deprels differ in length", "fix the row", line=index)
+        bad_tag = next((tag for tag in upos if tag not in UPOS_TAGS), None)
+        if bad_tag is not None:
+            raise InputError(self.source, f"UPOS {bad_tag!r} is not one of the 17 UD tags", "fix the row", line=index)
         bad = [d for d in deprels if universal_relation(d) not in UD_RELATIONS]
         if bad:
             raise InputError(self.source, f"DEPREL {bad[0]!r} is not a UD relation", "fix the row", line=index)
         check_tree(heads, self.source, [index] * len(heads))
-        return ParsedSentence(tagged.words, tagged.tags, heads, deprels)
+        counts["words"] += len(words)
+        return ParsedSentence(words, upos, heads, deprels)

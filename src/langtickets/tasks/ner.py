@@ -35,7 +35,7 @@ NER_FORMATS: tuple[str, ...] = ("panx", "masakhaner", "bio", "conll2003")
 
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
 _PREFIX = re.compile(r"^([a-z][a-z-]*):(.+)$", re.DOTALL)
-_REPAIR_FIX = "set repair_bio: true to read it as B-{kind} (as conlleval does), or fix the tag"
+_REPAIR_FIX = "set repair_bio: true (--repair-bio) to read it as B-{kind} (as conlleval does), or fix the tag"
 
 Line = tuple[int, list[str]]  # (line number, columns)
 
@@ -143,7 +143,8 @@ def _sentence(
 ) -> TaggedSentence:
     words = tuple(columns[0] for _, columns in block)
     lines = [number for number, _ in block]
-    tags = check_tags([columns[1] for _, columns in block], path, lines, repair=repair, map_to_o=map_to_o, counts=counts)
+    raw = [columns[1] for _, columns in block]
+    tags = check_tags(raw, path, lines, repair=repair, map_to_o=map_to_o, counts=counts)
     counts["words"] += len(words)
     return TaggedSentence(words, tags)
 

@@ -128,7 +128,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as error:
-                raise InputError(path, f"not valid JSON ({error.msg})", "write one JSON object per line", line=number) from None
+                fix = "write one JSON object per line"
+                raise InputError(path, f"not valid JSON ({error.msg})", fix, line=number) from None
             if not isinstance(row, dict):
                 raise InputError(path, "the line is not a JSON object", "write one JSON object per line", line=number)
             yield number, row

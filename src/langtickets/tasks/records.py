@@ -38,6 +38,14 @@ def universal_relation(deprel: str) -> str:
     return deprel.split(":", 1)[0]
 
 
+def _as_tuples(record: object, *names: str) -> None:
+    """Store sequence fields as tuples, so records built from lists still hash and compare equal."""
+    for name in names:
+        value = getattr(record, name)
+        if not isinstance(value, tuple):
+            object.__setattr__(record, name, tuple(value))
+
+
 @dataclass(frozen=True)
 class TaggedSentence:
     """A sentence of words with one tag per word (UPOS for POS, IOB2 for NER)."""
@@ -46,6 +54,7 @@ class TaggedSentence:
     tags: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        _as_tuples(self, "words", "tags")
         if len(self.words) != len(self.tags):
             raise ValueError(f"{len(self.words)} words but {len(self.tags)} tags")
 
@@ -74,6 +83,7 @@ class ParsedSentence:
     multiword: tuple[MultiwordToken, ...] = ()
 
     def __post_init__(self) -> None:
+        _as_tuples(self, "words", "upos", "heads", "deprels", "multiword")
         lengths = {len(self.words), len(self.upos), len(self.heads), len(self.deprels)}
         if len(lengths) != 1:
             raise ValueError(

@@ -80,8 +80,9 @@ class _Builder:
         return InputError(self.path, problem, fix, line=line)
 
     def add_multiword(self, first: int, last: int, form: str, line: int) -> None:
-        if first != len(self.words) + 1 or last < first:
-            raise self.error(f"multiword token {first}-{last} does not start at the next word {len(self.words) + 1}", line)
+        expected = len(self.words) + 1
+        if first != expected or last < first or (self.multiword and first <= self.multiword[-1][0].last):
+            raise self.error(f"multiword token {first}-{last} does not start at the next word {expected}", line)
         self.multiword.append((MultiwordToken(first, last, form), line))
 
     def add_word(self, token: dict, line: int) -> None:
@@ -150,7 +151,8 @@ def check_tree(heads: Sequence[int], path: str | Path, lines: Sequence[int]) -> 
     size = len(heads)
     for index, head in enumerate(heads):
         if not 0 <= head <= size:
-            raise InputError(path, f"head {head} is out of range: the sentence has {size} words", _FIX, line=lines[index])
+            problem = f"head {head} is out of range: the sentence has {size} words"
+            raise InputError(path, problem, _FIX, line=lines[index])
     roots = [index for index, head in enumerate(heads) if head == 0]
     if not roots:
         raise InputError(path, "no word has head 0: a UD sentence needs exactly one root", _FIX, line=lines[0])
