@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default runs when no --configfile is given; a given config stands alone (keys it leaves out
+# take the schema's defaults, which are the papers' settings) rather than being merged into the demo's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "config/schema/config.schema.yaml")
@@ -17,6 +21,7 @@ include: "workflow/rules/corpus.smk"
 include: "workflow/rules/vocab.smk"
 include: "workflow/rules/tickets.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/tasks.smk"
 
 
 rule all:

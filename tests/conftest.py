@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Offline before anything imports huggingface_hub (it reads these once, at import).
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_name] = "1"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -34,6 +34,12 @@ STAGES: dict[str, str] = {
     "task-data": "langtickets.tasks.cli",
     "finetune": "langtickets.tasks.finetune_cli",
     "eval-table": "langtickets.tasks.aggregate",
+    "analysis-overlap": "langtickets.analysis.overlap",
+    "analysis-structure": "langtickets.analysis.structure",
+    "analysis-interference": "langtickets.analysis.interference",
+    "analysis-retrieval": "langtickets.analysis.retrieval",
+    "table": "langtickets.analysis.tables",
+    "figure": "langtickets.figures.cli",
 }
 
 

@@ -29,7 +29,8 @@ def in_language(world, lang, out, *extra, model=None, train=None):
 
 def test_reruns_write_byte_identical_metrics_and_runs_differ(world, tmp_path, capsys):
     for name in ("a", "b"):
-        assert in_language(world, "qac", tmp_path / name, "--runs", "0", "1", "--timing", str(tmp_path / name / "t.json")) == 0
+        timing = tmp_path / name / "t.json"
+        assert in_language(world, "qac", tmp_path / name, "--runs", "0", "1", "--timing", str(timing)) == 0
     first = (tmp_path / "a" / "seed0.json").read_bytes()
     assert first == (tmp_path / "b" / "seed0.json").read_bytes()
     assert (tmp_path / "a" / "seed1.json").read_bytes() == (tmp_path / "b" / "seed1.json").read_bytes()

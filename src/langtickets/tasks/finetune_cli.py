@@ -69,8 +69,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _dataset(parser: argparse.ArgumentParser, splits: Sequence[str]) -> None:
     parser.add_argument("--format", required=True, choices=sorted(FORMAT_TASKS))
     for split in splits:
-        required = split != "dev"
-        parser.add_argument(f"--{split}", required=required, help=f"{split} split: file or hf:<dataset>/<config>:<split>")
+        parser.add_argument(f"--{split}", required=split != "dev",
+                            help=f"{split} split: a file or hf:<dataset>/<config>:<split>")  # fmt: skip
     _reading(parser)
     parser.add_argument("--data-language", help="PAN-X prefix / NLI language column to require")
 
@@ -136,7 +136,9 @@ def _dispatch(args: argparse.Namespace) -> tuple[list[dict], str]:
     settings = settings_from_args(args)
     where = "the command line"
     if args.command in ("in-language", "source"):
-        splits = {"train": args.train, "dev": args.dev, **({"test": args.test} if args.command == "in-language" else {})}
+        splits = {"train": args.train, "dev": args.dev}
+        if args.command == "in-language":
+            splits["test"] = args.test
         spec = _spec(args, splits, args.data_language, where)
         run = protocols.in_language if args.command == "in-language" else protocols.train_source
         return run(args.model, spec, args.lang, settings, args.out_dir), args.lang

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.scheme import IOB2
-
 from langtickets.tasks.records import NliPair, ParsedSentence, TaggedSentence
 from langtickets.tasks.ud_eval import ud_scores
 
@@ -52,6 +49,10 @@ def ner_scores(
     The default mode is conlleval's (an ``I-X`` without a ``B-X`` still opens an entity), what XTREME and
     MasakhaNER report; ``strict=True`` uses seqeval's strict IOB2 mode, where such an entity does not count.
     """
+    # seqeval pulls in scikit-learn (~2 s): import it only when NER is scored.
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
     gold_tags, predicted_tags = _tag_lists(gold, predicted)
     options = {"mode": "strict", "scheme": IOB2} if strict else {}
     return {

@@ -257,9 +257,10 @@ def zero_shot(models: Mapping[int, str | Path], targets: Mapping[str, DatasetSpe
                                             settings.max_length, where=targets[lang].source("test"))  # fmt: skip
             with wearing(model, saved.masks, mask):
                 scores = _score(model, featurized[key], saved.labels, settings, pad_id)
+            described = {"source": saved.record["settings"], "max_length": settings.max_length}
             record = _record(settings, "zero-shot", lang, run, scores, saved.record["train"],
-                             {"train": saved.record["mask_lang"], "eval": mask}, pretrained=saved.record["pretrained"],
-                             described={"source": saved.record["settings"], "max_length": settings.max_length})  # fmt: skip
+                             {"train": saved.record["mask_lang"], "eval": mask}, described,
+                             pretrained=saved.record["pretrained"])  # fmt: skip
             write_json(Path(out_dir) / lang / f"seed{run}.json", record)
             timings.append({"run": run, "lang": lang, "eval_seconds": round(time.perf_counter() - started, 3)})
     return timings
