@@ -15,6 +15,9 @@ if not workflow.overwrite_configfiles:
 validate(config, "config/schema/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/corpus.smk"
@@ -22,6 +25,10 @@ include: "workflow/rules/vocab.smk"
 include: "workflow/rules/tickets.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/tasks.smk"
+include: "workflow/rules/sft.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/subnetworks.smk"
 
 
 rule all:

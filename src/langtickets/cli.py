@@ -34,12 +34,20 @@ STAGES: dict[str, str] = {
     "task-data": "langtickets.tasks.cli",
     "finetune": "langtickets.tasks.finetune_cli",
     "eval-table": "langtickets.tasks.aggregate",
+    "language-sft": "langtickets.sft.language_stage",
+    "task-sft": "langtickets.sft.task_stage",
+    "sft-transfer-eval": "langtickets.sft.transfer_stage",
+    "sft-sweep": "langtickets.sft.sweep_stage",
+    "sft-table": "langtickets.sft.tables",
     "analysis-overlap": "langtickets.analysis.overlap",
     "analysis-structure": "langtickets.analysis.structure",
     "analysis-interference": "langtickets.analysis.interference",
     "analysis-retrieval": "langtickets.analysis.retrieval",
     "table": "langtickets.analysis.tables",
     "figure": "langtickets.figures.cli",
+    "subnetworks-imp": "langtickets.analysis.imp",
+    "subnetworks-transfer": "langtickets.analysis.transfer_matrix",
+    "subnetworks-heads": "langtickets.analysis.heads_cli",
 }
 
 

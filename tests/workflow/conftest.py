@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 CHECKOUT_ITEMS = ["Snakefile", "workflow", "config", "envs", "profiles", "src", "resources", "slurm"]
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "demo", "dumps")
+GENERATED = {"resources": {"demo", "dumps"}}  # generated inputs are not part of a fresh checkout
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    skipped = {name for name in names if name == "__pycache__" or name.endswith((".pyc", ".egg-info"))}
+    return skipped | (GENERATED.get(Path(folder).name, set()) & set(names))
 
 
 @dataclass
@@ -42,7 +47,7 @@ def copy_checkout(repo: Path, dest: Path) -> Path:
         if source.is_symlink():
             (dest / item).symlink_to(os.readlink(source))
         elif source.is_dir():
-            shutil.copytree(source, dest / item, ignore=IGNORE, symlinks=True)
+            shutil.copytree(source, dest / item, ignore=_ignore, symlinks=True)
         elif source.exists():
             shutil.copy2(source, dest / item)
     return dest

@@ -17,7 +17,7 @@ def real_corpus(tmp_path_factory, repo_root, shared_data):
     langs = yaml.safe_load((workdir / "config/real-sample.yaml").read_text())["languages"]
     targets = [f"results/tokens/{lang}/meta.json" for lang in langs]
     run = snakemake(workdir, "--cores", "2", "--configfile", "config/real-sample.yaml",
-                    "--config", f"data_dir={shared_data}", *targets)
+                    "--config", f"data_dir={shared_data}", "--", *targets)
     if run.returncode != 0:
         pytest.fail(failure_report(run))
     return workdir, langs

@@ -34,6 +34,8 @@ rule extract:
         min_chars=CORPUS["min_article_chars"],
         max_articles=CORPUS["max_articles"],
     threads: 2
+    group:
+        chain_group("corpus")
     resources:
         **rule_resources("extract"),
     conda:
@@ -62,6 +64,8 @@ rule split_sentences_moses:
     wildcard_constraints:
         lang=lang_regex(langs_with_splitter("moses")),
     threads: rule_threads("split_sentences", 2)
+    group:
+        chain_group("corpus")
     params:
         splitter="moses",
         table=LANGUAGE_TABLE_PATH,

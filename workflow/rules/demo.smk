@@ -3,6 +3,7 @@
 
 
 rule make_demo_dump:
+    localrule: True
     output:
         "resources/demo/dumps/{lang}wiki-demo-pages-articles.xml.bz2",
     log:
@@ -19,6 +20,7 @@ rule make_demo_dump:
 
 
 rule make_demo_tasks:
+    localrule: True
     output:
         expand(
             "resources/demo/tasks/{{lang}}/{task}-{split}.{ext}",
@@ -45,6 +47,7 @@ rule make_demo_tasks:
 
 
 rule make_demo_parallel:
+    localrule: True
     output:
         "resources/demo/parallel/{lang}.txt",
     log:
@@ -61,6 +64,7 @@ rule make_demo_parallel:
 
 
 rule family_tree:
+    localrule: True
     output:
         table="results/languages/family_tree.tsv",
         newick="results/languages/family_tree.nwk",

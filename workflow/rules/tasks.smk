@@ -140,18 +140,19 @@ rule few_shot:
         " > {log} 2>&1"
 
 
-rule eval_tables:
+rule table_eval:
+    localrule: True
     input:
         unpack(eval_table_inputs),
     output:
-        tasks_tables(),
+        reported_tables(tasks_tables(), "table_eval"),
     log:
         "logs/tables/eval.log",
     params:
         flops=eval_table_flops,
         column=TASKS_CFG["flops_column"],
     resources:
-        **rule_resources("eval_tables"),
+        **rule_resources("table_eval"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -52,6 +52,8 @@ rule snip_scores:
         batch_size=TICKETS["batch_size"],
         seed=config["seed"],
     threads: rule_threads("snip_scores", 1)
+    group:
+        chain_group("tokens")
     resources:
         **rule_resources("snip_scores"),
     conda:
@@ -86,6 +88,7 @@ rule invariant_scores:
 
 
 rule select_tickets:
+    localrule: True
     input:
         ticket_scores,
     output:
@@ -107,6 +110,7 @@ rule select_tickets:
 
 
 rule flops_table:
+    localrule: True
     input:
         archs=expand("results/models/init/{arch}", arch=ARCHS),
         masks=expand(

@@ -43,6 +43,8 @@ rule tokenize:
         max_train_tokens=TOKENIZE["max_train_tokens"],
         seed=config["seed"],
     threads: 2
+    group:
+        chain_group("tokens")
     resources:
         **rule_resources("tokenize"),
     conda:

@@ -80,7 +80,7 @@ def uc_layers(uc_files: Mapping[str, tuple[str, Mapping[str, Any]]], step: int |
         chosen[variant] = pick_step(list(steps), step, source)
         variants[variant] = {"step": chosen[variant], **steps[chosen[variant]]}
         by_step[variant] = {str(s): entry for s, entry in sorted(steps.items())}
-    return {"requested_step": step, "variants": variants, "by_step": by_step}
+    return {"requested_step": step, "order": list(variants), "variants": variants, "by_step": by_step}
 
 
 def uc_layers_table(data: Mapping[str, Any]) -> Table:
@@ -88,8 +88,8 @@ def uc_layers_table(data: Mapping[str, Any]) -> Table:
     rows = [
         {"variant": variant, "step": int(step), "layer": layer, "mean_uc": mean, "pairs": pairs,
          "reported": int(step) == data["variants"][variant]["step"]}
-        for variant, steps in data["by_step"].items()
-        for step, entry in steps.items()
+        for variant in data["order"]
+        for step, entry in sorted(data["by_step"][variant].items(), key=lambda item: int(item[0]))
         for layer, mean, pairs in zip(entry["layers"], entry["mean_uc"], entry["pairs"])
     ]
     return Table(("variant", "step", "layer", "mean_uc", "pairs", "reported"), tuple(rows), decimals=6)
@@ -114,13 +114,14 @@ def stability(files: Mapping[str, tuple[str, Mapping[str, Any]]]) -> dict[str, A
         entry["gc_over_uc"] = gc_mean / uc_mean if gc_mean is not None and uc_mean else None
         variants[variant] = entry
     return {"definition": "relative change |m_t - m_(t-K)| / |m_(t-K)| averaged over layers and pairs",
-            "variants": variants}
+            "order": list(variants), "variants": variants}
 
 
 def stability_table(data: Mapping[str, Any]) -> Table:
     rows = [
         {"variant": variant, "metric": metric, "step": step, "relative_change": value}
-        for variant, entry in data["variants"].items()
+        for variant in data["order"]
+        for entry in [data["variants"][variant]]
         for metric in METRICS
         for step, value in zip(entry[metric]["steps"], entry[metric]["relative_change"])
     ]

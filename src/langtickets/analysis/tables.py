@@ -115,7 +115,8 @@ def overlap_summary_table(inputs: Sequence[Path]) -> Table:
     rows = []
     for path in inputs:
         report = load_json(path, "overlap report", "rerun the analysis_overlap rule")
-        scopes = {**{layer: kinds["all"] for layer, kinds in report["layers"].items()}, "ticket": report["ticket"]}
+        layers = sorted(report["layers"], key=int)  # JSON keys come back in text order ("10" < "2")
+        scopes = {**{layer: report["layers"][layer]["all"] for layer in layers}, "ticket": report["ticket"]}
         for scope, block in scopes.items():
             same = [entry[scope]["all"]["jaccard"] for entry in report["same_language"].values()]
             same = [value for value in same if value is not None]
@@ -158,7 +159,8 @@ def interference_table(inputs: Sequence[Path]) -> Table:
     stab = load_json(inputs[1], "stability summary", "rerun the analysis_interference rule")
     layers = sorted({layer for entry in uc["variants"].values() for layer in entry["layers"]})
     rows = []
-    for variant, entry in uc["variants"].items():
+    for variant in uc.get("order", list(uc["variants"])):
+        entry = uc["variants"][variant]
         per_layer = dict(zip(entry["layers"], entry["mean_uc"]))
         defined = [v for v in entry["mean_uc"] if v is not None]
         moves = stab["variants"].get(variant, {})
@@ -177,7 +179,8 @@ def retrieval_table(inputs: Sequence[Path]) -> Table:
     for path in inputs:
         report = load_json(path, "retrieval report", "rerun the analysis_retrieval rule")
         tops = tops or [f"top{t}" for t in report["tops"]]
-        for layer, entry in report["layers"].items():
+        for layer in sorted(report["layers"], key=int):
+            entry = report["layers"][layer]
             rows.append({"variant": report["variant"], "layer": int(layer),
                          **{top: (entry.get(top) or {}).get("mean") for top in tops}})
     return Table(("variant", "layer", *tops), tuple(rows), decimals=3)

@@ -32,6 +32,11 @@ FIGURES: dict[str, str] = {
     "uc-layers": "langtickets.figures.interference:draw_uc_layers",
     "stability": "langtickets.figures.interference:draw_stability",
     "retrieval": "langtickets.figures.retrieval:draw_retrieval",
+    "imp-sparsity": "langtickets.figures.subnetworks:draw_imp_sparsity",
+    "imp-transfer": "langtickets.figures.subnetworks:draw_imp_transfer",
+    "head-importance": "langtickets.figures.subnetworks:draw_head_importance",
+    "head-pruning": "langtickets.figures.subnetworks:draw_head_pruning",
+    "sft-density": "langtickets.figures.sft:draw_sft_density",
 }
 
 DPI = 150

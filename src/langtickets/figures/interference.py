@@ -15,7 +15,7 @@ def draw_uc_layers(inputs: list[Path], options: Options):
     Input: the interference analysis' ``uc_layers.json``. Higher uc = less negative interference.
     """
     (data,) = read_inputs(inputs, 1, "uc layers")
-    variants = [v for v in options.names("variants", list(data["variants"])) if v in data["variants"]]
+    variants = [v for v in options.names("variants", data.get("order", list(data["variants"]))) if v in data["variants"]]
     fig = new_figure(4.6, 3.2)
     ax = fig.subplots()
     for variant in variants:
@@ -37,7 +37,7 @@ def draw_stability(inputs: list[Path], options: Options):
     Input: the interference analysis' ``stability.json``. A log scale is used when every value is positive.
     """
     (data,) = read_inputs(inputs, 1, "stability summary")
-    variants = [v for v in options.names("variants", list(data["variants"])) if v in data["variants"]]
+    variants = [v for v in options.names("variants", data.get("order", list(data["variants"]))) if v in data["variants"]]
     columns = min(3, max(1, len(variants)))
     rows = math.ceil(len(variants) / columns) or 1
     fig = new_figure(3.0 * columns + 0.4, 2.4 * rows + 0.4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from langtickets.figures.base import Options, colour, new_figure, read_inputs
 
 
@@ -28,6 +30,7 @@ def draw_retrieval(inputs: list[Path], options: Options):
             chance = min(1.0, top / reports[0]["sentences"])
             ax.axhline(chance, color="#999999", linestyle="--", linewidth=0.8, label="chance")
             ax.set_title(f"top-{top} accuracy ({reports[0]['sentences']} sentences, k = {reports[0]['k']})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer (0 = embeddings)")
         ax.set_ylabel("retrieval accuracy")
         ax.set_ylim(0, 1.02)

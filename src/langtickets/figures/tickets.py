@@ -85,12 +85,12 @@ def draw_jaccard_heatmaps(inputs: list[Path], options: Options):
             image = _heatmap(axes[row, col], block, langs, f"layer {layer} · {kind}", row == len(kinds) - 1, col == 0)
         last = axes[row, len(layers)]
         if kind == "all":
-            _heatmap(last, report["ticket"], langs, "whole ticket", row == len(kinds) - 1, False)
+            _heatmap(last, report["ticket"], langs, "whole ticket", True, False)
         else:
             last.set_axis_off()
     fig.colorbar(image, ax=axes, shrink=0.6, label="Jaccard similarity")
-    fig.suptitle(f"Overlap of {report['method']} tickets between languages ({report['arch']}); "
-                 "J̄ = mean over pairs, rand = expectation for random masks of the same densities")
+    fig.suptitle(f"Overlap of {report['method']} tickets between languages ({report['arch']})\n"
+                 "J̄: mean over pairs; rand: random masks of the same densities")
     return fig
 
 

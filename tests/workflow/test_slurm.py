@@ -1,0 +1,96 @@
+"""The ci config on a real (throwaway, single-node) SLURM cluster through `snakemake --profile slurm`.
+
+The chain from the dumps to a ticketed pretrained model and its fine-tuning is submitted with sbatch; GPU
+rules ask for (fake) GPUs; the results must equal the local run's byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import copy_checkout, snakemake_env
+from .slurm_cluster import LocalSlurm, unavailable_reason
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+TARGETS = [
+    "results/pretrain/ticket-snip/model",
+    "results/eval/ticket-snip/pos/in-language/qac/seed0.json",
+]
+COMPARED = [
+    "results/vocab/tokenizer.json",
+    "results/tokens/qai/train.bin",
+    "results/tickets/scaled/snip/masks.safetensors",
+    "results/tickets/scaled/snip/scores/qae.safetensors",
+    "results/pretrain/ticket-snip/model/model.safetensors",
+    "results/pretrain/ticket-snip/perplexity.json",
+    "results/eval/ticket-snip/pos/in-language/qac/seed0.json",
+]
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def slurm_run(ci_run, tmp_path_factory, repo_root):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm") / "cluster")
+    workdir = copy_checkout(repo_root, tmp_path_factory.mktemp("slurm-run") / "checkout")
+    (workdir / "slurm-overrides.yaml").write_bytes((repo_root / "tests/workflow/slurm-overrides.yaml").read_bytes())
+    try:
+        cluster.start()
+        env = snakemake_env() | {"SLURM_CONF": str(cluster.conf)}
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "config/ci.yaml",
+             "slurm-overrides.yaml", "--jobs", "4", "--slurm-no-account",
+             "--slurm-init-seconds-before-status-checks", "2", "--", *TARGETS],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        jobs = cluster.jobs()
+    finally:
+        cluster.stop()
+    return workdir, result, jobs, seconds
+
+
+def test_workflow_finishes_on_slurm(slurm_run):
+    workdir, result, _, _ = slurm_run
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "slurm" in result.stderr.split("for setting default command line arguments")[0]
+
+
+def test_jobs_went_through_sbatch(slurm_run):
+    workdir, result, jobs, _ = slurm_run
+    assert jobs and all(job["state"] == "COMPLETED" for job in jobs), jobs
+    rules = {job["comment"].split("_wildcards")[0] for job in jobs}
+    assert {"rule_pretrain", "rule_train_vocab"} <= rules
+    assert list((workdir / ".snakemake" / "slurm_logs").rglob("*.log")), "the executor keeps a log per submission"
+    # Each language's chain (cluster.group_chains) is one submission: extract+split, tokenize+SNIP scores.
+    assert {f"rule_corpus-{lang}" for lang in ("qaa", "qak")} <= rules, rules
+    assert {f"rule_tokens-{lang}" for lang in ("qaa", "qak")} <= rules, rules
+
+
+def test_gpu_rules_asked_for_gpus(slurm_run):
+    _, _, jobs, _ = slurm_run
+    by_rule = {}
+    for job in jobs:
+        by_rule.setdefault(job["comment"].split("_wildcards")[0], []).append(job)
+    assert all("gpu:1" in job["tres_per_job"] for job in by_rule["rule_pretrain"])
+    assert all("gpu:1" in job["tres_per_job"] for job in by_rule["rule_finetune_in_language"])
+    assert all("gpu" not in job["tres_per_job"] for job in by_rule["rule_train_vocab"])
+
+
+def test_results_equal_the_local_run(slurm_run, ci_run):
+    workdir, result, _, _ = slurm_run
+    assert result.returncode == 0, result.stderr[-4000:]
+    differing = [path for path in COMPARED if digest(workdir / path) != digest(ci_run.path(path))]
+    assert not differing, f"SLURM results differ from the local run: {differing}"
