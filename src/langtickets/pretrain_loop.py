@@ -23,6 +23,7 @@ from langtickets.io import atomic_path, read_json, write_bytes, write_json
 from langtickets.masks import MaskSwitch, TicketMasks, find_bert_layers
 from langtickets.mlm import IGNORE_INDEX, mlm_batches
 from langtickets.optim import FrozenUnits, build_optimizer, linear_schedule
+from langtickets.parallel import uses_cpu
 from langtickets.pretrain import PretrainConfig
 from langtickets.sampling import LanguageSampler, SeqLenSchedule, step_batch
 from langtickets.seeding import derive_seed, seed_everything
@@ -156,7 +157,9 @@ class Pretrainer:
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
-        self.accelerator = Accelerator(cpu=config.device == "cpu")
+        # 'auto' on a machine without CUDA means CPU processes: accelerate must be told, or processes started
+        # by torchrun/accelerate launch would each train alone instead of joining one gloo group.
+        self.accelerator = Accelerator(cpu=uses_cpu(config.device))
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         if config.batch_size % self.world:
             raise ConfigError(f"--batch-size {config.batch_size} is not divisible by {self.world} processes")

@@ -102,7 +102,7 @@ def test_report_holds_every_figure_and_table(run, tmp_path):
 
 
 def test_regenerating_figures_reruns_only_figures_tables_and_analyses(run):
-    rules = [n for n in snakemake(run.workdir, "--list-rules").stdout.split() if re.match(r"(analysis|figure|table)_", n)]
+    rules = [n for n in snakemake(run.workdir, "--list-rules", *CONFIG).stdout.split() if re.match(r"(analysis|figure|table)_", n)]
     forced = snakemake(run.workdir, "figures", *CONFIG, "-n", "--forcerun", *rules)
     jobs = job_counts(forced.stdout + forced.stderr)
     assert jobs and all(re.match(r"(analysis|figure|table)_", name) or name == "figures" for name in jobs), jobs
@@ -114,7 +114,7 @@ def test_analyses_figures_and_tables_are_byte_identical_when_redone(run):
     before = {path: run.path(path).read_bytes() for path in paths}
     # retrieval (a model pass per variant) is left out to keep the test short; the rest reruns from scratch
     pattern = r"(figure_|table_|analysis_(overlap|structure|interference)$)"
-    rules = [n for n in snakemake(run.workdir, "--list-rules").stdout.split() if re.match(pattern, n)]
+    rules = [n for n in snakemake(run.workdir, "--list-rules", *CONFIG).stdout.split() if re.match(pattern, n)]
     redone = snakemake(run.workdir, "figures", "--cores", "2", *CONFIG, "--forcerun", *rules)
     assert redone.returncode == 0, failure_report(redone)
     changed = [path for path in paths if run.path(path).read_bytes() != before[path]]

@@ -36,7 +36,7 @@ def test_real_dumps_extract_split_and_tokenize(real_corpus):
         split = json.loads((workdir / f"results/corpus/{lang}/split_stats.json").read_text())
         assert split["sentences"] > 5, lang
         meta = json.loads((workdir / f"results/tokens/{lang}/meta.json").read_text())
-        assert meta["train"]["tokens"] > 100, lang
+        assert meta["splits"]["train"]["tokens"] > 100, lang
         assert meta["unk_rate"] < 0.05, f"{lang}: the shared vocabulary should cover its text"
 
 

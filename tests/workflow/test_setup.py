@@ -56,8 +56,10 @@ def test_unknown_language_is_one_clear_line(checkout):
     assert "'zz'" in line and "demo-languages.tsv" in line and "add it" in line
 
 
-def test_invalid_config_value_is_rejected(checkout):
-    run = snakemake(checkout, "-n", "--configfile", "config/ci.yaml", "--config", "vocab={'alpha': 3}")
+def test_invalid_config_value_is_rejected(checkout, tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("vocab:\n  alpha: 3\n")
+    run = snakemake(checkout, "-n", "--configfile", "config/ci.yaml", str(overlay))
     assert run.returncode != 0
     output = run.stdout + run.stderr
     assert "Error validating config file" in output and "alpha" in output and "3 is greater than the maximum" in output

@@ -65,6 +65,7 @@ include: "functions/sft.smk"
 include: "functions/analysis.smk"
 include: "functions/figures.smk"
 include: "functions/subnetworks.smk"
+include: "functions/launcher.smk"
 
 
 def all_targets():

@@ -19,6 +19,7 @@ rule pretrain:
     log:
         "logs/pretrain/{variant}.log",
     params:
+        launch=launch_command("pretrain"),
         out_dir="results/pretrain/{variant}",
         langs=LANGS,
         masks=pretrain_masks_flag,
@@ -50,11 +51,11 @@ rule pretrain:
         seed=config["seed"],
     threads: rule_threads("pretrain", 1)
     resources:
-        **rule_resources("pretrain"),
+        **training_resources("pretrain"),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m langtickets pretrain --variant {wildcards.variant} --init {input.init} --tokens {input.meta}"
+        "{params.launch} pretrain --variant {wildcards.variant} --init {input.init} --tokens {input.meta}"
         " --langs {params.langs} {params.masks} --out-dir {params.out_dir} --steps {params.steps}"
         " --batch-size {params.batch_size} --lr {params.lr} --warmup {params.warmup}"
         " --weight-decay {params.weight_decay} --adam-eps {params.adam_eps} --max-grad-norm {params.max_grad_norm}"

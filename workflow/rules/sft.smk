@@ -30,6 +30,7 @@ if sft_transfer_entries() and sft_models():
         wildcard_constraints:
             model=SFT_CONSTRAINTS["model"],
         params:
+            launch=launch_command("language_sft"),
             methods=sft_language_methods(),
             budget=sft_budget_flag(SFT["language"]["k"]),
             options=sft_language_options(),
@@ -37,11 +38,11 @@ if sft_transfer_entries() and sft_models():
             out_dir="results/sft/{model}/language/{lang}",
         threads: rule_threads("language_sft", 1)
         resources:
-            **rule_resources("language_sft"),
+            **training_resources("language_sft"),
         conda:
             "../../envs/torch.yaml"
         shell:
-            "python -m langtickets language-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} language-sft --model {input.model} --model-name {wildcards.model}"
             " --lang {wildcards.lang} --tokens {input.meta} --methods {params.methods} {params.budget} {params.options}"
             " {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -56,17 +57,18 @@ if sft_transfer_entries() and sft_models():
         wildcard_constraints:
             **{key: SFT_CONSTRAINTS[key] for key in ("model", "task", "source", "method")},
         params:
+            launch=launch_command("task_sft"),
             flags=sft_task_params,
             options=lambda wildcards: sft_task_options(wildcards.task),
             runtime=sft_runtime_options(),
             out_dir="results/sft/{model}/task/{task}/{source}/{method}",
         threads: rule_threads("task_sft", 1)
         resources:
-            **rule_resources("task_sft"),
+            **training_resources("task_sft"),
         conda:
             "../../envs/torch.yaml"
         shell:
-            "python -m langtickets task-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} task-sft --model {input.model} --model-name {wildcards.model}"
             " --method {wildcards.method} {params.flags} {params.options} {params.runtime} --threads {threads}"
             " --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -139,17 +141,18 @@ if sft_sweep_entries() and sft_sweep_models():
         wildcard_constraints:
             model=SFT_CONSTRAINTS["model"],
         params:
+            launch=launch_command("language_sft_sweep"),
             densities=sft_sweep_language_densities(),
             options=sft_language_options(SFT_SWEEP["language_max_steps"]),
             runtime=sft_runtime_options(),
             out_dir="results/sft/{model}/sweep/language/{lang}",
         threads: rule_threads("language_sft_sweep", 1)
         resources:
-            **rule_resources("language_sft_sweep"),
+            **training_resources("language_sft_sweep"),
         conda:
             "../../envs/torch.yaml"
         shell:
-            "python -m langtickets language-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} language-sft --model {input.model} --model-name {wildcards.model}"
             " --lang {wildcards.lang} --tokens {input.meta} --densities {params.densities} {params.options}"
             " {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -170,17 +173,18 @@ if sft_sweep_entries() and sft_sweep_models():
                 model=SFT_CONSTRAINTS["model"],
                 ld=SFT_CONSTRAINTS["ld"],
             params:
+                launch=launch_command("sft_sweep"),
                 flags=sft_sweep_params(_entry),
                 options=sft_task_options(_entry["task"]),
                 runtime=sft_runtime_options(),
                 out_dir=sft_sweep_dir(_entry),
             threads: rule_threads("sft_sweep", 1)
             resources:
-                **rule_resources("sft_sweep"),
+                **training_resources("sft_sweep"),
             conda:
                 "../../envs/torch.yaml"
             shell:
-                "python -m langtickets sft-sweep --model {input.model} --model-name {wildcards.model} {params.flags}"
+                "{params.launch} sft-sweep --model {input.model} --model-name {wildcards.model} {params.flags}"
                 " {params.options} {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 

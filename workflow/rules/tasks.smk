@@ -21,6 +21,7 @@ rule finetune_in_language:
     wildcard_constraints:
         **EVAL_CONSTRAINTS,
     params:
+        launch=launch_command("finetune_in_language"),
         model=lambda wildcards: model_source(wildcards.model),
         data=finetune_in_language_data,
         train=lambda wildcards: train_options(wildcards.task),
@@ -31,11 +32,11 @@ rule finetune_in_language:
         device=TASKS_CFG["device"],
     threads: TASKS_CFG["threads"]
     resources:
-        **rule_resources("finetune_in_language"),
+        **training_resources("finetune_in_language"),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m langtickets finetune in-language --model {params.model} --model-name {wildcards.model}"
+        "{params.launch} finetune in-language --model {params.model} --model-name {wildcards.model}"
         " --task {wildcards.task} --lang {wildcards.eval_lang} {params.data} {params.train} --runs {params.runs}"
         " --seed {params.seed} --mask-fallback {params.fallback} --device {params.device} --threads {threads}"
         " --out-dir {params.out_dir} --timing {output.timing} > {log} 2>&1"
@@ -51,6 +52,7 @@ rule finetune_source:
     wildcard_constraints:
         **EVAL_CONSTRAINTS,
     params:
+        launch=launch_command("finetune_source"),
         model=lambda wildcards: model_source(wildcards.model),
         data=finetune_source_data,
         train=lambda wildcards: train_options(wildcards.task),
@@ -60,11 +62,11 @@ rule finetune_source:
         device=TASKS_CFG["device"],
     threads: TASKS_CFG["threads"]
     resources:
-        **rule_resources("finetune_source"),
+        **training_resources("finetune_source"),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m langtickets finetune source --model {params.model} --model-name {wildcards.model}"
+        "{params.launch} finetune source --model {params.model} --model-name {wildcards.model}"
         " --task {wildcards.task} --lang {wildcards.eval_lang} {params.data} {params.train} --runs {params.runs}"
         " --seed {params.seed} --mask-fallback {params.fallback} --device {params.device} --threads {threads}"
         " --out-dir {output} --timing {output}/timing.json > {log} 2>&1"
@@ -118,6 +120,7 @@ rule few_shot:
     wildcard_constraints:
         **EVAL_CONSTRAINTS,
     params:
+        launch=launch_command("few_shot"),
         data=few_shot_data,
         train=lambda wildcards: train_options(wildcards.task),
         k=TASKS_CFG["few_shot"]["k"],
@@ -129,11 +132,11 @@ rule few_shot:
         device=TASKS_CFG["device"],
     threads: TASKS_CFG["threads"]
     resources:
-        **rule_resources("few_shot"),
+        **training_resources("few_shot"),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m langtickets finetune few-shot --task-models {input.models} --model-name {wildcards.model}"
+        "{params.launch} finetune few-shot --task-models {input.models} --model-name {wildcards.model}"
         " --task {wildcards.task} --lang {wildcards.eval_lang} --k {params.k} --updates {params.updates}"
         " {params.data} {params.train} --runs {params.runs} --seed {params.seed} --mask-fallback {params.fallback}"
         " --device {params.device} --threads {threads} --out-dir {params.out_dir} --timing {output.timing}"

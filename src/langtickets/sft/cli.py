@@ -108,14 +108,15 @@ def fallback_from_args(args: argparse.Namespace) -> str | None:
 
 
 def setup_torch(threads: int, device: str):
-    """Set the CPU thread count (fixed threads keep CPU reruns byte-identical); return the torch device."""
+    """Set the CPU thread count (fixed threads keep CPU reruns byte-identical); return the torch device
+    (under a data-parallel launcher, this process's own device: :func:`langtickets.parallel.stage_device`)."""
     import torch
+
+    from langtickets.parallel import stage_device
 
     if threads > 0:
         torch.set_num_threads(threads)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return stage_device(device)
 
 
 def ticket_for(masks, lang: str, tickets: str, fallback: str | None) -> str | None:

@@ -40,6 +40,7 @@ from langtickets.io import write_json
 from langtickets.masks import TicketMasks
 from langtickets.mlm import mlm_batches
 from langtickets.model import load_model
+from langtickets.parallel import is_main_process
 from langtickets.seeding import derive_seed
 from langtickets.sft.cli import (
     METHODS,
@@ -229,9 +230,10 @@ def train_language_sfts(model_dir: str | Path, tokens: str | Path, lang: str, jo
     with wearing(model, masks, mask):
         for out, (method, budget) in jobs.items():
             sft, losses = train_one(model, data, method, budget, settings, notes)
-            sft.save(out)
             info = _info(sft, data, budget, losses, mask, settings, model_name)
-            write_json(out.with_suffix(".json"), info)
+            if is_main_process():  # data-parallel: every process holds the same SFT; one writes it
+                sft.save(out)
+                write_json(out.with_suffix(".json"), info)
             infos.append(info)
     return infos
 
@@ -284,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     infos = train_language_sfts(args.model, args.tokens, args.lang, jobs_from_args(args), settings, args.model_name,
                                 device)  # fmt: skip
+    if not is_main_process():
+        return 0
     summary("language-sft", started, model=args.model_name, lang=args.lang, sfts=len(infos),
             k=",".join(str(info["k"]) for info in infos), steps=infos[0]["steps"])  # fmt: skip
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 from langtickets.cli import summary
 from langtickets.errors import ConfigError
 from langtickets.io import write_json
+from langtickets.parallel import is_main_process
 from langtickets.sft.cli import Budget, format_density, pair, pairs_to_dict, setup_torch, ticket_for
 from langtickets.sft.task_stage import (
     add_data_arguments,
@@ -87,8 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 record = transfer_record(evals, lang, run, scores, "lt-sft", "composed", task_sft, target_sft,
                                          {"eval": mask}, language_density=args.language_density,
                                          task_density=density)  # fmt: skip
-                write_json(args.out_dir / f"td{format_density(density)}" / lang / f"seed{run}.json", record)
+                if is_main_process():  # data-parallel: every process scores the same model; one writes
+                    write_json(args.out_dir / f"td{format_density(density)}" / lang / f"seed{run}.json", record)
                 written += 1
+    if not is_main_process():
+        return 0
     summary("sft-sweep", started, model=args.model_name, task=args.task, language_density=args.language_density,
             task_densities=len(args.task_densities), files=written)  # fmt: skip
     return 0

@@ -36,6 +36,7 @@ from langtickets.cli import summary
 from langtickets.errors import ConfigError
 from langtickets.io import write_json
 from langtickets.masks import MaskSwitch
+from langtickets.parallel import is_main_process
 from langtickets.seeding import derive_seed
 from langtickets.sft.cli import (
     METHODS,
@@ -313,8 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = prepare_sources(load_pretrained(args.model), args.task, specs, language_sfts, settings.max_length, device)
     for run in settings.runs:
         sft, facts = train_run(data, settings, run, args.model_name, device)
-        sft.save(args.out_dir / f"seed{run}.safetensors")
-        write_json(args.out_dir / f"seed{run}.json", run_record(sft, facts, data, settings, args.model_name, run))
+        if is_main_process():  # data-parallel: every process holds the same SFT; one writes it
+            sft.save(args.out_dir / f"seed{run}.safetensors")
+            write_json(args.out_dir / f"seed{run}.json", run_record(sft, facts, data, settings, args.model_name, run))
+    if not is_main_process():
+        return 0
     summary("task-sft", started, model=args.model_name, task=args.task, method=args.method,
             sources="+".join(args.source), runs=len(settings.runs))  # fmt: skip
     return 0

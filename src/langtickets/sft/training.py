@@ -4,6 +4,12 @@ Generic over the model and the objective: ``loss_fn(model, batch) -> scalar tens
 language SFT and the task loss (through a model with a head) for a task SFT. Which entries train is given
 per parameter as ``None`` (the whole tensor) or sorted flat positions; every other parameter has
 ``requires_grad`` switched off for the phase, so its weight gradient is never computed.
+
+Under ``accelerate launch`` a phase is data-parallel (:mod:`langtickets.parallel`): the model is wrapped for
+the phase after the trainable parameters are chosen, each process trains on its rows of every batch with the
+loss rescaled to the global batch's mean, the gradients are all-reduced before the L1 term and
+:class:`~langtickets.sft.optim.MaskedAdamW` (the same on every process) touch them, and checkpoint choice
+follows the main process's evaluation, so every process ends the phase with the same weights.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from langtickets.errors import ConfigError
+from langtickets.parallel import Replicas
 from langtickets.seeding import derive_seed
 from langtickets.sft.optim import MaskedAdamW, add_l1_grad_, linear_decay
 from langtickets.sft.selection import resolve_k
@@ -122,6 +129,8 @@ def run_phase(
     coefficient is ``l1 / l1_denominator``. ``step_context(model, batch)`` wraps forward and backward of each
     step (multi-source training applies the batch's language SFT there). The global torch RNG (dropout) is
     seeded from ``config.seed`` and ``phase`` at the start, so a rerun repeats the phase exactly on CPU.
+    Under a data-parallel launcher ``loss_fn`` gets the wrapped model and this process's rows of each batch
+    (``step_context`` and ``evaluate`` the model itself).
     """
     params = dict(model.named_parameters())
     trainable = {name: None if pos is None else pos.to(params[name].device) for name, pos in trainable.items()}
@@ -129,32 +138,40 @@ def run_phase(
     was_training = model.training
     for name, param in params.items():
         param.requires_grad_(name in trainable)
+    replicas = Replicas.for_device(next(iter(params.values())).device)
     try:
-        torch.manual_seed(derive_seed(config.seed, "lt-sft", phase))
+        if replicas.scales_gradients and l1:
+            raise ConfigError("fp16 mixed precision scales gradients before the L1 term is added; use bf16 or no "
+                              "mixed precision for SFTs with an L1 term")  # fmt: skip
+        torch.manual_seed(replicas.seed(derive_seed(config.seed, "lt-sft", phase)))
         optimizer = MaskedAdamW(
             [(params[name], positions) for name, positions in trainable.items()],
             lr=config.lr, betas=config.betas, eps=config.eps,
             weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
         )
         schedule = linear_decay(optimizer, steps)
+        trained, optimizer = replicas.prepare(model, optimizer)
         l1_terms = _l1_terms(params, trainable, l1_reference or {})
         tracker = _Best(config.higher_is_better, params, trainable)
         data = _cycle(batches)
-        for step in tqdm(range(1, steps + 1), desc=f"LT-SFT {phase}", disable=not config.progress, file=sys.stderr):
+        bar = tqdm(range(1, steps + 1), desc=f"LT-SFT {phase}", disable=not config.progress or not replicas.is_main,
+                   file=sys.stderr)  # fmt: skip
+        for step in bar:
             model.train()
-            batch = next(data)
+            batch, factor = replicas.split(next(data))
             with step_context(model, batch) if step_context else contextlib.nullcontext():
-                loss = loss_fn(model, batch)
-                loss.backward()
+                loss = loss_fn(trained, batch)
+                replicas.backward(replicas.scale(loss, factor, model))
             add_l1_grad_(l1_terms, l1 / max(1, l1_denominator))
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             if evaluate is not None and (step == steps or (config.eval_every and step % config.eval_every == 0)):
-                tracker.offer(step, _evaluate(model, evaluate))
+                tracker.offer(step, replicas.agree(_evaluate(model, evaluate)))
         tracker.restore()
         return PhaseResult(steps=steps, best_score=tracker.score, best_step=tracker.step)
     finally:
+        replicas.release()
         for name, param in params.items():
             param.requires_grad_(flags[name])
         model.train(was_training)

@@ -17,6 +17,9 @@ tiny); every number is a :class:`TrainConfig` field, so the demo can shrink it.
   state is used; either way the choice is recorded.
 * **Seeds.** One seed fixes the head's initialisation (drawn by the caller), the data order and dropout:
   the loop runs under a forked torch RNG seeded from it, so on CPU the same seed gives the same weights.
+* **Processes.** Under ``accelerate launch`` each process trains on its rows of every global batch, with the
+  loss rescaled so the update is the single-process one (:mod:`langtickets.parallel`); dev scores are the
+  main process's. One process runs exactly as without a launcher.
 * **Weight decay** defaults to 0 (the Hugging Face and XTREME default). With ticket masks on, masked units
   get exactly zero gradient, so with no decay AdamW leaves their weights untouched.
 """
@@ -35,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from langtickets.errors import ConfigError
+from langtickets.parallel import Replicas
 from langtickets.seeding import derive_seed
 from langtickets.tasks.features import collate
 
@@ -174,7 +178,8 @@ def train(
 
     ``dev_score`` scores the current model on the dev set (higher is better; it may switch the model to
     eval mode, the loop switches back). The best-scoring state is loaded at the end; without ``dev_score``
-    the final state stays. ``seed`` fixes the data order and dropout.
+    the final state stays. ``seed`` fixes the data order and dropout. Under a data-parallel launcher every
+    process calls this with the same arguments and trains on its rows of each batch.
     """
     device = torch.device(device)
     total = config.total_updates(len(features))
@@ -186,25 +191,29 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     evaluate_at = _eval_points(config, len(features), total) if dev_score is not None else set()
     best: tuple[float, dict[str, torch.Tensor]] | None = None
+    replicas = Replicas.for_device(device)
+    trained, optimizer = replicas.prepare(model, optimizer)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "dropout"))
+        torch.manual_seed(replicas.seed(derive_seed(seed, "dropout")))
         model.train()
-        for update, indices in enumerate(tqdm(batches, desc=desc, unit="upd", file=sys.stderr), start=1):
-            batch = _to_device(collate([features[i] for i in indices], pad_token_id), device)
-            loss = model(batch).loss
+        progress = tqdm(batches, desc=desc, unit="upd", file=sys.stderr, disable=not replicas.is_main)
+        for update, indices in enumerate(progress, start=1):
+            batch, factor = replicas.split(collate([features[i] for i in indices], pad_token_id))
+            loss = trained(_to_device(batch, device)).loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            replicas.backward(replicas.scale(loss, factor, model))
             if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                replicas.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
-            result.losses.append(float(loss.detach()))
+            result.losses.append(replicas.mean_loss(loss, factor))
             if update in evaluate_at:
-                score = float(dev_score())
+                score = replicas.agree(float(dev_score()))
                 result.dev_curve.append((update, score))
                 if best is None or score > best[0]:
                     best, result.selected_update = (score, _snapshot(model)), update
                 model.train()
+    replicas.release()
     model.eval()
     if best is not None:
         model.load_state_dict(best[1])

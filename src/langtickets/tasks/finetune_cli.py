@@ -163,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     timings, langs = _dispatch(args)
+    from langtickets.parallel import is_main_process
+
+    if not is_main_process():  # data-parallel: the main process writes the files and the summary
+        return 0
     if args.timing is not None:
         write_json(args.timing, {"command": args.command, "task": args.task, "model": args.model_name,
                                  "runs": timings})  # fmt: skip

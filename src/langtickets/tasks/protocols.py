@@ -15,6 +15,9 @@
 Every run ``r`` takes its seeds from ``derive_seed(seed, "finetune", r)``: the head's initialisation, the
 data order and dropout (and for few-shot the choice of the k examples), so on CPU a rerun writes
 byte-identical metrics files. Wall-clock times go to a separate timing file, never into the metrics.
+
+Under ``accelerate launch`` every process runs the protocol with the same seeds and trains data-parallel
+(:func:`langtickets.tasks.finetune.train`); only the main process writes files.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from torch import nn
 from langtickets.errors import ConfigError, InputError
 from langtickets.io import write_json
 from langtickets.masks import TicketMasks, apply_masks
+from langtickets.parallel import is_main_process, stage_device
 from langtickets.seeding import derive_seed
 from langtickets.tasks.encoders import (
     Pretrained,
@@ -75,9 +79,8 @@ class RunSettings:
 
     @property
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        """``device`` resolved ('auto': a GPU when present); under a launcher, this process's device."""
+        return stage_device(self.device)
 
     def describe(self) -> dict[str, Any]:
         return {"train": self.train.to_dict(), "max_length": self.max_length,
@@ -201,7 +204,8 @@ def in_language(pretrained: Pretrained | str | Path, spec: DatasetSpec, lang: st
             scores = _score(model, data.test, data.labels, settings, pad_id)
         record = _record(settings, "in-language", lang, run, scores, train_record, {"train": mask, "eval": mask},
                          pretrained=data.pretrained.source)  # fmt: skip
-        write_json(Path(out_dir) / f"seed{run}.json", record)
+        if is_main_process():
+            write_json(Path(out_dir) / f"seed{run}.json", record)
         timings.append(_timing(run, lang, started, trained))
     return timings
 
@@ -222,7 +226,8 @@ def train_source(pretrained: Pretrained | str | Path, spec: DatasetSpec, source:
             "mask_lang": mask, "run": run, "seed": settings.seed, "train": train_record,
             "settings": settings.describe(),
         }  # fmt: skip
-        save_task_model(Path(out_dir) / f"seed{run}", model.cpu(), data.pretrained.tokenizer, masks, record)
+        if is_main_process():
+            save_task_model(Path(out_dir) / f"seed{run}", model.cpu(), data.pretrained.tokenizer, masks, record)
         timings.append(_timing(run, source, started, time.perf_counter()))
     return timings
 
@@ -261,7 +266,8 @@ def zero_shot(models: Mapping[int, str | Path], targets: Mapping[str, DatasetSpe
             record = _record(settings, "zero-shot", lang, run, scores, saved.record["train"],
                              {"train": saved.record["mask_lang"], "eval": mask}, described,
                              pretrained=saved.record["pretrained"])  # fmt: skip
-            write_json(Path(out_dir) / lang / f"seed{run}.json", record)
+            if is_main_process():
+                write_json(Path(out_dir) / lang / f"seed{run}.json", record)
             timings.append({"run": run, "lang": lang, "eval_seconds": round(time.perf_counter() - started, 3)})
     return timings
 
@@ -309,7 +315,8 @@ def few_shot(models: Mapping[int, str | Path], spec: DatasetSpec, lang: str, k: 
         record = _record(settings, "few-shot", lang, run, scores, train_record,
                          {"train": mask, "eval": mask, "source": saved.record["mask_lang"]},
                          pretrained=saved.record["pretrained"], described=described)  # fmt: skip
-        write_json(Path(out_dir) / f"seed{run}.json", record)
+        if is_main_process():
+            write_json(Path(out_dir) / f"seed{run}.json", record)
         timings.append(_timing(run, lang, started, trained))
     return timings
 
