@@ -48,6 +48,9 @@ STAGES: dict[str, str] = {
     "subnetworks-imp": "langtickets.analysis.imp",
     "subnetworks-transfer": "langtickets.analysis.transfer_matrix",
     "subnetworks-heads": "langtickets.analysis.heads_cli",
+    "headsub-subnetworks": "langtickets.headsub.subnetworks_cli",
+    "headsub-train": "langtickets.headsub.train_cli",
+    "headsub-table": "langtickets.headsub.tables",
 }
 
 

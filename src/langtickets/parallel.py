@@ -47,6 +47,10 @@ TARGET_KEYS = ("labels", "heads", "label")
 IGNORE_INDEX = -100
 
 
+def _tpu_host() -> bool:
+    return importlib.util.find_spec("torch_xla") is not None
+
+
 def launched() -> bool:
     """True when this process was started by a data-parallel launcher (several processes, a mixed-precision
     ``accelerate launch``) or runs on a TPU host, where only ``accelerate`` reaches the device."""
@@ -54,12 +58,12 @@ def launched() -> bool:
         return True
     if os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower() not in ("", "no"):
         return True
-    return importlib.util.find_spec("torch_xla") is not None
+    return _tpu_host()
 
 
 def uses_cpu(device: str) -> bool:
-    """Whether a stage's ``--device`` means CPU processes ('auto' does on a machine without CUDA)."""
-    return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    """Whether a stage's ``--device`` means CPU processes ('auto' does on a machine without CUDA or TPU)."""
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available() and not _tpu_host())
 
 
 def stage_device(device: str) -> torch.device:
@@ -96,17 +100,28 @@ def target_count(batch: Any) -> int:
     return 0
 
 
-def rows(batch: Batch, rank: int, world: int) -> Batch:
-    """Rank ``rank``'s contiguous block of rows of every tensor in ``batch`` (mappings, tuples and lists are
-    walked; other values are kept). Rows split as ``rank * B // world : (rank + 1) * B // world``."""
+def _map_tensors(batch: Batch, fn) -> Batch:
+    """``batch`` with ``fn`` applied to every tensor (mappings, tuples and lists are walked)."""
     if isinstance(batch, torch.Tensor):
-        size = batch.shape[0]
-        return batch[rank * size // world:(rank + 1) * size // world]
+        return fn(batch)
     if isinstance(batch, Mapping):
-        return {key: rows(value, rank, world) for key, value in batch.items()}
+        return {key: _map_tensors(value, fn) for key, value in batch.items()}
     if isinstance(batch, (tuple, list)):
-        return type(batch)(rows(value, rank, world) for value in batch)
+        return type(batch)(_map_tensors(value, fn) for value in batch)
     return batch
+
+
+def rows(batch: Batch, rank: int, world: int) -> Batch:
+    """Rank ``rank``'s contiguous block of rows of every tensor in ``batch`` (other values are kept). Rows
+    split as ``rank * B // world : (rank + 1) * B // world``, so a process may get none when B < world."""
+    return _map_tensors(batch, lambda tensor: tensor[rank * len(tensor) // world:(rank + 1) * len(tensor) // world])
+
+
+def row_count(batch: Any) -> int:
+    """Rows of the first tensor found in ``batch`` (0 when it holds none)."""
+    found: list[int] = []
+    _map_tensors(batch, lambda tensor: found.append(len(tensor)) or tensor)
+    return found[0] if found else 0
 
 
 class Replicas:
@@ -156,6 +171,10 @@ class Replicas:
         if self.world == 1:
             return batch, 1.0
         local = rows(batch, self.rank, self.world)
+        if row_count(local) == 0 < row_count(batch):
+            # fewer rows than processes: run the first row anyway (a model may not take an empty batch and the
+            # gradient all-reduce needs every process) and contribute nothing (factor 0, see scale)
+            return _map_tensors(batch, lambda tensor: tensor[:1]), 0.0
         total = target_count(batch)
         return local, (target_count(local) * self.world / total if total else 0.0)
 

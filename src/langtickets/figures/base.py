@@ -37,6 +37,7 @@ FIGURES: dict[str, str] = {
     "head-importance": "langtickets.figures.subnetworks:draw_head_importance",
     "head-pruning": "langtickets.figures.subnetworks:draw_head_pruning",
     "sft-density": "langtickets.figures.sft:draw_sft_density",
+    "headsub-change": "langtickets.headsub.figure:draw_headsub_change",
 }
 
 DPI = 150

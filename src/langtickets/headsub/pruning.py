@@ -92,16 +92,18 @@ def lowest_heads(importance: torch.Tensor, mask: torch.Tensor, count: int) -> to
 
 
 def magnitude_step(weights: Mapping[str, torch.Tensor], share: float) -> Callable[[dict], dict | None]:
-    """The proposal of the magnitude loop: each call disables another ``share`` of all the weights (by
-    count), the lowest |w| over all matrices together; ``None`` once every weight would go."""
+    """The proposal of the magnitude loop: level ``r`` disables ``r x share`` of all the weights (by count),
+    the lowest |w| over all matrices together; each call moves one level up, ``None`` past the last level
+    below 100%."""
     keys = list(weights)
     flat = torch.cat([weights[k].detach().abs().reshape(-1).cpu() for k in keys])
     order = torch.sort(flat, stable=True).indices
-    step = max(1, share_count(share, flat.numel()))
+    levels = [share_count(r * share, flat.numel()) for r in range(1, int(np.ceil(1 / share - 1e-9)))]
 
     def propose(mask: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-        count = sum(int((~m).sum()) for m in mask.values()) + step
-        if count >= flat.numel():
+        done = sum(int((~m).sum()) for m in mask.values())
+        count = next((level for level in levels if level > done and level < flat.numel()), None)
+        if count is None:
             return None
         keep = torch.ones(flat.numel(), dtype=torch.bool)
         keep[order[:count]] = False

@@ -40,13 +40,16 @@ def uriel_vectors(iso3: Mapping[str, str], features: str = URIEL_FEATURES) -> di
         warnings.simplefilter("ignore")  # lang2vec imports the deprecated pkg_resources
         import lang2vec.lang2vec as l2v
 
-    known = set(l2v.available_languages())
-    missing = sorted(f"{lang} ({code})" for lang, code in iso3.items() if code not in known)
+    vectors, missing = {}, []
+    for lang, code in iso3.items():
+        try:
+            vectors[lang] = np.asarray(l2v.get_features([code], features)[code], dtype=np.float64)
+        except Exception:  # noqa: BLE001 -- lang2vec raises a bare Exception for a code it does not know
+            missing.append(f"{lang} ({code})")
     if missing:
         raise ConfigError(f"no URIEL {features} vector for {', '.join(missing)}; check iso639_3 in the language "
                           "table or drop these languages from headsub")  # fmt: skip
-    found = l2v.get_features(sorted(set(iso3.values())), features)
-    return {lang: np.asarray(found[code], dtype=np.float64) for lang, code in iso3.items()}
+    return vectors
 
 
 def typology_vector(typology: Any) -> np.ndarray:
