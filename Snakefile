@@ -29,6 +29,7 @@ include: "workflow/rules/sft.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/subnetworks.smk"
+include: "workflow/rules/headsub.smk"
 
 
 rule all:

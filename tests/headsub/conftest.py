@@ -42,8 +42,8 @@ def tiny_bert(vocab_size: int = 40, seed: int = 0):
 def sentence(rng: random.Random, index: int) -> str:
     """One CoNLL-U sentence: 'the NOUN VERB on the NOUN .' with a fixed tree (the verb is the root)."""
     subject, verb, obj = rng.choice(NOUNS), rng.choice(VERBS), rng.choice(NOUNS)
-    rows = [("the", "DET", 2, "det"), (subject, "NOUN", 3, "nsubj"), (verb, "VERB", 0, "root"),
-            ("on", "ADP", 6, "case"), ("the", "DET", 6, "det"), (obj, "NOUN", 3, "obl"), (".", "PUNCT", 3, "punct")]  # fmt: skip
+    rows = [("the", "DET", 2, "det"), (subject, "NOUN", 3, "nsubj"), (verb, "VERB", 0, "root"), ("on", "ADP", 6, "case"),
+            ("the", "DET", 6, "det"), (obj, "NOUN", 3, "obl"), (".", "PUNCT", 3, "punct")]  # fmt: skip
     lines = [f"# sent_id = s{index}", f"# text = the {subject} {verb} on the {obj} ."]
     lines += [f"{i}\t{w}\t{w}\t{pos}\t_\t_\t{head}\t{rel}\t_\t_" for i, (w, pos, head, rel) in enumerate(rows, 1)]
     return "\n".join(lines) + "\n\n"

@@ -67,7 +67,8 @@ def test_subnetworks_results_tables_and_figure(finished, tmp_path, model_dir, ud
     assert report["similarity"]["targets"]["qai"]["choice"] == "qac"  # Portuguese borrows Italian's subnetwork
     dynamic = report["results"]["dynamic"]
     assert all(dynamic["train_languages"][lang]["disabled"] == 1 for lang in LANGS)  # 25% of 4 heads
-    assert dynamic["targets"]["qai"]["mask_lang"] == "qac" and report["results"]["full"]["targets"]["qai"]["mask_lang"] is None
+    assert dynamic["targets"]["qai"]["mask_lang"] == "qac"
+    assert report["results"]["full"]["targets"]["qai"]["mask_lang"] is None
     rows = list(csv.DictReader((finished / "nonep" / "scores.csv").open()))
     assert len(rows) == 5 * 2 and {row["shots_from"] for row in rows} == {"test"}
     tables = finished / "tables"
@@ -81,10 +82,13 @@ def test_subnetworks_results_tables_and_figure(finished, tmp_path, model_dir, ud
     assert "qai (qac)" in las[0] and las[3]["best_pct"] == ""
     assert cli(["figure", "headsub-change", "--inputs", str(finished / "nonep/results.json"),
                 str(finished / "meta/results.json"), "--png", str(tables / "change.png")]) == 0  # fmt: skip
-    # a rerun of the subnetworks stage writes the same bytes
+    # reruns write the same bytes
     assert subnetworks(model_dir, ud_files, tmp_path / "again") == 0
     for name in ("heads.safetensors", "random.safetensors", "subnetworks.json"):
         assert (tmp_path / "again" / name).read_bytes() == (sub / name).read_bytes()
+    assert train(sub, ud_files, "meta", ["full", "dynamic"], tmp_path / "meta-again") == 0
+    for name in ("results.json", "scores.csv"):
+        assert (tmp_path / "meta-again" / name).read_bytes() == (finished / "meta" / name).read_bytes()
 
 
 def test_bad_input_is_one_line_naming_the_fix(tmp_path, model_dir, ud_files, capsys):

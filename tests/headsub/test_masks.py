@@ -21,7 +21,8 @@ from langtickets.headsub.use import DynamicSettings, HeadMaskUse, WeightMaskUse,
 from .conftest import tiny_bert
 
 
-@pytest.mark.parametrize(("n", "share", "dropped"), [(144, 0.2, 28), (8, 0.2, 1), (4, 0.25, 1), (10, 0.3, 3), (10, 0.0, 0)])
+@pytest.mark.parametrize(("n", "share", "dropped"),
+                         [(144, 0.2, 28), (8, 0.2, 1), (4, 0.25, 1), (10, 0.3, 3), (10, 0.0, 0)])  # fmt: skip
 def test_threshold_drops_exactly_the_asked_share_of_lowest_weights(n, share, dropped):
     scores = torch.randn(n, generator=torch.Generator().manual_seed(n))
     keep = keep_mask(scores.view(-1, 2) if n % 2 == 0 else scores, share).reshape(-1)

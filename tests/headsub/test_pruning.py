@@ -39,7 +39,8 @@ def test_magnitude_levels_remove_the_smallest_weights_over_all_matrices():
     propose = magnitude_step(weights, 0.3)
     first = propose({k: torch.ones(w.shape, dtype=torch.bool) for k, w in weights.items()})
     assert sum(int((~m).sum()) for m in first.values()) == 3  # 30% of 10
-    assert first["a"].tolist() == [[False, True], [True, True]] and first["b"][0, :4].tolist() == [False, True, True, False]
+    assert first["a"].tolist() == [[False, True], [True, True]]
+    assert first["b"][0, :4].tolist() == [False, True, True, False]
     levels = [first]
     while (nxt := propose(levels[-1])) is not None:
         levels.append(nxt)

@@ -83,11 +83,10 @@ class LocalSlurm:
         MUNGE_KEY.chmod(0o400)
         Path("/run/munge").mkdir(parents=True, exist_ok=True)
         shutil.chown("/run/munge", "munge", "munge")
-        pid_file = self.root / "munged.pid"
-        pid_file.touch()
-        shutil.chown(pid_file, "munge", "munge")
-        _run("runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--pid-file={pid_file}")
-        self.started["munged"] = pid_file
+        # munged runs as the munge user, which cannot enter pytest's private (0700) temporary folders: its
+        # PID file stays at the default path under /run/munge; --force clears a socket left by a dead daemon
+        _run("runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force")
+        self.started["munged"] = Path("/run/munge/munged.pid")
         self._wait("munge", lambda: _run("bash", "-c", "munge -n | unmunge", check=False).returncode == 0)
 
     def _node_line(self, name: str) -> str:

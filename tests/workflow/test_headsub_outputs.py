@@ -35,7 +35,8 @@ def test_every_fine_tuning_language_has_a_subnetwork_and_a_random_twin(ci_run, s
         assert 0 <= heads.disabled(lang) < heads.total(lang)  # never every head
         assert heads.disabled(lang) <= min(run["heads"]["disabled"] for run in runs)  # the union over runs
         assert random.disabled(lang) == heads.disabled(lang)
-        assert all(step["accepted"] or step is run["heads"]["trace"][-1] for run in runs for step in run["heads"]["trace"])
+        for run in runs:  # every step but a last rejected one was kept
+            assert all(step["accepted"] for step in run["heads"]["trace"][:-1])
     assert (sub / "source" / "model.safetensors").is_file()
     if any(v.startswith("magnitude") for variants in settings["models"].values() for v in variants):
         assert LanguageMasks.load(sub / "magnitude.safetensors").kind == "weights"
@@ -65,7 +66,8 @@ def test_each_framework_scores_every_variant_on_every_target(ci_run, settings):
 
 
 def test_tables_and_figure(ci_run, settings):
-    models = [f"{framework}-{variant}" for framework in ("nonep", "meta") for variant in settings["models"].get(framework, [])]
+    models = [f"{framework}-{variant}" for framework in ("nonep", "meta")
+              for variant in settings["models"].get(framework, [])]  # fmt: skip
     las = list(csv.DictReader(ci_run.path("results/tables/headsub-las.csv").open(encoding="utf-8")))
     assert [row["model"] for row in las] == models
     assert all(row["best_pct"] for row in las if row["variant"] in ("full", "static", "dynamic"))

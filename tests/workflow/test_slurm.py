@@ -73,7 +73,6 @@ def test_jobs_went_through_sbatch(slurm_run):
     assert jobs and all(job["state"] == "COMPLETED" for job in jobs), jobs
     rules = {job["comment"].split("_wildcards")[0] for job in jobs}
     assert {"rule_pretrain", "rule_train_vocab"} <= rules
-    assert list((workdir / ".snakemake" / "slurm_logs").rglob("*.log")), "the executor keeps a log per submission"
     # Each language's chain (cluster.group_chains) is one submission: extract+split, tokenize+SNIP scores.
     assert {f"rule_corpus-{lang}" for lang in ("qaa", "qak")} <= rules, rules
     assert {f"rule_tokens-{lang}" for lang in ("qaa", "qak")} <= rules, rules

@@ -65,11 +65,12 @@ include: "functions/sft.smk"
 include: "functions/analysis.smk"
 include: "functions/figures.smk"
 include: "functions/subnetworks.smk"
+include: "functions/headsub.smk"
 include: "functions/launcher.smk"
 
 
 def all_targets():
     targets = ["results/languages/family_tree.tsv"] + demo_targets() + corpus_targets() + vocab_targets()
     targets += tickets_targets() + pretrain_targets() + export_targets() + tasks_targets()
-    targets += sft_targets() + analysis_targets() + figures_targets() + subnetworks_targets()
+    targets += sft_targets() + analysis_targets() + figures_targets() + subnetworks_targets() + headsub_targets()
     return targets

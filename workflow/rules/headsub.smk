@@ -4,7 +4,7 @@
 # Tables 1, 4 and 5 and one draws the figure. Each torch job pays the import once.
 
 
-include: "functions/headsub.smk"
+# Inputs, targets and options: functions/headsub.smk (included by common.smk).
 
 
 rule headsub_subnetworks:

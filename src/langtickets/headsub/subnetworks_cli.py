@@ -61,7 +61,8 @@ def fine_tune(pretrained: Any, features: Sequence[dict], lang: str, labels: Any,
 
     model = new_task_model(pretrained.fresh_encoder(), "dep", labels, seed, options).to(device)
     record = train_nonepisodic(model, {lang: features}, MaskUse(), recipe, updates, seed=seed,
-                               pad_id=pretrained.tokenizer.pad_token_id, device=device, desc=f"fine-tune {lang}")  # fmt: skip
+                               pad_id=pretrained.tokenizer.pad_token_id, device=device,
+                               desc=f"fine-tune {lang}")  # fmt: skip
     return model, record
 
 
@@ -77,11 +78,13 @@ def prune_language(pretrained: Any, data: dict, lang: str, labels: Any, args: ar
     seed = derive_seed(args.seed, "headsub", "prune", lang, run)
     train, dev, pad_id = data[lang]["train"], data[lang]["dev"], pretrained.tokenizer.pad_token_id
     updates = updates_for(len(train.features), recipe.batch_size, args.prune_epochs, args.prune_max_updates)
-    model, trained = fine_tune(pretrained, train.features, lang, labels, recipe, updates, seed, head_options(args), device)
+    model, trained = fine_tune(pretrained, train.features, lang, labels, recipe, updates, seed, head_options(args),
+                               device)  # fmt: skip
     settings = PruningSettings(args.share, args.threshold, args.magnitude_share, args.importance_examples)
 
     def dev_las() -> float:
-        return evaluate(model, dev, labels, pad_token_id=pad_id, batch_size=args.eval_batch_size, device=device)["score"]
+        scores = evaluate(model, dev, labels, pad_token_id=pad_id, batch_size=args.eval_batch_size, device=device)
+        return scores["score"]
 
     batches = importance_batches(train.features, settings.importance_examples, derive_seed(seed, "importance"),
                                  pad_id, device)  # fmt: skip
@@ -161,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         magnitude_masks = LanguageMasks("weights", magnitude, {**info, "method": "magnitude pruning, union over runs"})
         magnitude_masks.save(out / "magnitude.safetensors")
         for lang in langs:
-            per_lang[lang]["magnitude"] = {"disabled": magnitude_masks.disabled(lang), "total": magnitude_masks.total(lang)}
+            per_lang[lang]["magnitude"] = {"disabled": magnitude_masks.disabled(lang),
+                                           "total": magnitude_masks.total(lang)}  # fmt: skip
     write_json(out / "subnetworks.json", {**info, "languages": langs, "stage1": stage1, "subnetworks": per_lang,
                                           "settings": _settings(args)})  # fmt: skip
     disabled = ",".join(f"{lang}:{head_masks.disabled(lang)}" for lang in langs)

@@ -168,7 +168,7 @@ def summarise_variant(runs: list[dict[str, Any]], rows: list[dict[str, Any]], ct
     conflicts = [run["training"]["conflicts"] for run in runs]
     return {
         "kind": runs[0]["kind"], "targets": targets, "train_languages": own,
-        "average": {"las": _mean([t["las"] for t in targets.values()]), "uas": _mean([t["uas"] for t in targets.values()])},
+        "average": {metric: _mean([t[metric] for t in targets.values()]) for metric in ("las", "uas")},
         "conflicts": {"conflict_share": _mean([c["conflict_share"] for c in conflicts]),
                       "mean_cosine": _mean([c["mean_cosine"] for c in conflicts]),
                       "pairs": sum(c["pairs"] for c in conflicts), "window": conflicts[0]["window"]},

@@ -89,9 +89,10 @@ class MaskUse:
         return None
 
 
-def _initial_scores(mask: torch.Tensor, init: float, generator: torch.Generator) -> nn.Parameter:
+def _initial_scores(mask: torch.Tensor, init: float, generator: torch.Generator, device: torch.device) -> nn.Parameter:
+    """Mask weights on ``device`` (made leaf parameters there, so an optimiser can hold them)."""
     jitter = torch.rand(mask.shape, generator=generator) * init * 1e-3
-    return nn.Parameter(mask.float() * init + jitter)
+    return nn.Parameter((mask.cpu().float() * init + jitter).to(device))
 
 
 class _Masked(MaskUse):
@@ -104,8 +105,9 @@ class _Masked(MaskUse):
         self.scores: dict[str, dict[str, nn.Parameter]] = {}
         if dynamic is not None:
             generator = torch.Generator().manual_seed(seed)
-            self.scores = {lang: {key: _initial_scores(mask.cpu(), dynamic.init, generator).to(device)
-                                  for key, mask in tensors.items()} for lang, tensors in self.static.items()}  # fmt: skip
+            self.scores = {lang: {key: _initial_scores(mask, dynamic.init, generator, device)
+                                  for key, mask in tensors.items()}
+                           for lang, tensors in self.static.items()}  # fmt: skip
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for tensors in self.scores.values() for p in tensors.values()]
@@ -124,8 +126,8 @@ class _Masked(MaskUse):
 
     def current(self) -> LanguageMasks:
         if self.dynamic is None:
-            return LanguageMasks(self.kind, {lang: {k: m.cpu() for k, m in t.items()} for lang, t in self.static.items()},
-                                 self.info)  # fmt: skip
+            fixed = {lang: {key: mask.cpu() for key, mask in tensors.items()} for lang, tensors in self.static.items()}
+            return LanguageMasks(self.kind, fixed, self.info)
         binary = {}
         for lang, scores in self.scores.items():
             keep = keep_mask(torch.cat([s.detach().reshape(-1) for s in scores.values()]), self.dynamic.drop_share)

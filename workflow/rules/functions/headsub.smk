@@ -104,7 +104,8 @@ def _headsub_model_flags():
         f" --mask-lr {HEADSUB['dynamic']['lr']} --weight-decay {train['weight_decay']}"
         f" --warmup-ratio {train['warmup_ratio']} --max-grad-norm {shared['max_grad_norm']}"
         f" --eval-batch-size {shared['eval_batch_size']} --max-length {TASKS_CFG['max_length']}"
-        f" --head-dropout {shared['head_dropout']} --arc-dim {shared['arc_dim']} --relation-dim {shared['relation_dim']}"
+        f" --head-dropout {shared['head_dropout']} --arc-dim {shared['arc_dim']}"
+        f" --relation-dim {shared['relation_dim']}"
         f" --device {HEADSUB['device']}"
     )  # fmt: skip
 
