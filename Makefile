@@ -43,9 +43,10 @@ dry-run-paper: $(STAMP)
 	$(BIN)/snakemake -n --profile slurm --configfile config/paper.yaml
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/corpus.py
+	$(BIN)/python benchmarks/corpus.py --size-mb 50
 	$(BIN)/python benchmarks/tickets.py
 	$(BIN)/python benchmarks/sft.py
 
 clean:
-	rm -rf results logs .snakemake resources/demo resources/dumps
+	find results -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+	rm -rf logs .snakemake resources/demo resources/dumps

@@ -1,6 +1,13 @@
 # langtickets: Wikipedia dumps -> sentences -> tokens -> tickets -> pretraining -> sparse fine-tuning
 # -> evaluation -> analyses and figures. Stages live in workflow/rules/; target logic in common.smk.
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+from langtickets.config_check import check_shell_safe, validation_message  # noqa: E402  (no torch)
+from langtickets.errors import ConfigError  # noqa: E402
 
 min_version("9.0")
 
@@ -12,7 +19,13 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "config/schema/config.schema.yaml")
+# Defaults filled in from the schema; a violation is one line naming the config files, the key and the fix.
+SCHEMA = f"{workflow.basedir}/config/schema/config.schema.yaml"
+try:
+    validate(config, SCHEMA)
+except WorkflowError:
+    raise ConfigError(validation_message(config, SCHEMA, workflow.configfiles)) from None
+check_shell_safe(config, workflow.configfiles)
 
 
 report: "workflow/report/workflow.rst"

@@ -30,6 +30,7 @@ from langtickets.export import export_ticket
 from langtickets.flops import active_units, count_flops
 from langtickets.masks import MaskSwitch, TicketShape
 from langtickets.mlm import mlm_batches
+from langtickets.optim import FrozenUnits
 from langtickets.model import ArchConfig, architectures, init_model
 from langtickets.tickets import random_scores, select_tickets, snip_scores
 
@@ -82,29 +83,34 @@ def bench_snip(model, data, args, device) -> float:
     return times["snip"] / times["plain"]
 
 
-def train_steps(model, optimizer, data: list[dict], switch: MaskSwitch | None) -> None:
+def train_steps(model, optimizer, data: list[dict], switch: MaskSwitch | None, frozen: FrozenUnits | None) -> None:
+    """The pipeline's pretraining step: the batch's language selects the ticket and, for a ticketed model,
+    AdamW leaves that language's masked units where they were (``masked_update: frozen``)."""
     for step, batch in enumerate(data):
+        lang = LANGS[step % len(LANGS)]
         if switch is not None:
-            switch.set(LANGS[step % len(LANGS)])
+            switch.set(lang)
         optimizer.zero_grad(set_to_none=True)
         model(**batch).loss.backward()
+        kept = frozen.snapshot(lang) if frozen is not None else None
         optimizer.step()
+        if kept is not None:
+            frozen.restore(kept)
 
 
 def bench_training(model, masks, data, args, device) -> float:
+    """Ticketed step (masks worn, frozen units restored) / dense step of the same model with no hooks at all."""
     batch_list = batches(data, args, args.train_steps, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     model.train()
-    switch = MaskSwitch(model, masks)
-    switch.set(None)
 
     def masked() -> None:
-        train_steps(model, optimizer, batch_list, switch)
-        switch.set(None)
+        switch = MaskSwitch(model, masks)
+        train_steps(model, optimizer, batch_list, switch, FrozenUnits(model, masks, optimizer))
+        switch.remove()
 
-    times = best_of({"masked": masked, "dense": lambda: train_steps(model, optimizer, batch_list, None)},
+    times = best_of({"masked": masked, "dense": lambda: train_steps(model, optimizer, batch_list, None, None)},
                     args.repeats, device)
-    switch.remove()
     model.eval()
     return times["masked"] / times["dense"]
 

@@ -72,3 +72,5 @@ def test_export_cli(tmp_path):
     report = read_json(tmp_path / "cjk" / "export.json")
     assert float(report["max_abs_diff"]) < 1e-5 and report["flops_ratio"] > 1
     assert load_exported(tmp_path / "cjk").config["lang"] == "cjk"
+    timing = read_json(tmp_path / "cjk" / "timing.json")
+    assert timing["measured_speedup"] > 0 and timing["flops_ratio"] == round(report["flops_ratio"], 4)

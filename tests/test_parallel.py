@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,16 +175,38 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
 # One process against two
 
 
+def pretrain_args(world: Path) -> list[str]:
+    return ["pretrain", "--variant", "dense", "--init", str(world / "mlm"),
+            "--tokens", *[str(world / "tokens" / lang) for lang in LANGS], "--langs", *LANGS,
+            "--steps", "8", "--batch-size", "6", "--lr", "1e-3", "--warmup", "2", "--seq-len-short", "12",
+            "--seq-len-long", "16", "--long-fraction", "0.25", "--checkpoint-every", "4", "--gc-every", "4",
+            "--gc-batch-size", "2", "--eval-batches", "1", "--eval-batch-size", "2", "--seed", "3",
+            "--device", "cpu", "--threads", "1"]  # fmt: skip
+
+
+def numbers(node) -> list:
+    """Every number (None kept) of a JSON value, in order, with the structure checked by the caller."""
+    if isinstance(node, dict):
+        return [x for key in sorted(node) for x in numbers(node[key])]
+    if isinstance(node, list):
+        return [x for item in node for x in numbers(item)]
+    return [node] if node is None or isinstance(node, (int, float)) else []
+
+
+def same_interference(one: Path, two: Path) -> None:
+    """uc and gc of two runs agree within TOLERANCE (each process of a two-process run keeps one layer)."""
+    for name in ("uc.json", "gc.json"):
+        a, b = (numbers(read_json(run / "interference" / name)) for run in (one, two))
+        assert len(a) == len(b) and [x is None for x in a] == [x is None for x in b], name
+        assert max(abs(x - y) for x, y in zip(a, b) if x is not None) < TOLERANCE, name
+    assert len(read_json(one / "interference" / "gc.json")["records"]) == 2
+
+
 @needs_two_processes
 def test_pretraining_is_independent_of_the_process_count(world, tmp_path, restore_threads):
     from safetensors.torch import load_file
 
-    args = ["pretrain", "--variant", "dense", "--init", str(world / "mlm"),
-            "--tokens", *[str(world / "tokens" / lang) for lang in LANGS], "--langs", *LANGS,
-            "--steps", "8", "--batch-size", "6", "--lr", "1e-3", "--warmup", "2", "--seq-len-short", "12",
-            "--seq-len-long", "16", "--long-fraction", "0.25", "--checkpoint-every", "8", "--gc-every", "0",
-            "--eval-batches", "1", "--eval-batch-size", "2", "--seed", "3", "--device", "cpu", "--threads", "1"]
-    stderr = run_both(args, tmp_path / "one", tmp_path / "two")
+    stderr = run_both(pretrain_args(world), tmp_path / "one", tmp_path / "two")
     assert stderr.count("[pretrain] done") == 1  # the main process alone reports and writes
     logs = [[json.loads(line) for line in (tmp_path / run / "train_log.jsonl").read_text().splitlines()]
             for run in ("one", "two")]  # fmt: skip
@@ -192,6 +215,26 @@ def test_pretraining_is_independent_of_the_process_count(world, tmp_path, restor
     weights = [load_file(tmp_path / run / "model" / "model.safetensors") for run in ("one", "two")]
     moved = max_difference(weights[0], load_file(world / "mlm" / "model.safetensors"))
     assert max_difference(*weights) < TOLERANCE < moved
+    same_interference(tmp_path / "one", tmp_path / "two")
+    # Each process wrote the uc sums of its own layer into the shared checkpoint.
+    manifest = read_json(tmp_path / "two" / "checkpoints" / "step-000000008" / "manifest.json")
+    assert {"uc/layer-0.safetensors", "uc/layer-1.safetensors"} <= set(manifest["files"])
+
+    # Two processes resume from the one-process checkpoint at step 4 (each reads the layer it keeps) and end
+    # where the one-process run ended.
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    source = tmp_path / "one" / "checkpoints" / "step-000000004"
+    shutil.copytree(source, resumed / "checkpoints" / source.name)
+    (resumed / "checkpoints" / "train_log.partial.jsonl").write_bytes((tmp_path / "one" / "train_log.jsonl").read_bytes())
+    command = shlex.split(Launcher(2, "cpu").command())
+    command[0] = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*command, *pretrain_args(world), "--out-dir", str(resumed)], env=env,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert done.returncode == 0 and "resuming from" in done.stderr and "(step 4)" in done.stderr, done.stderr[-3000:]
+    assert max_difference(weights[0], load_file(resumed / "model" / "model.safetensors")) < TOLERANCE
+    same_interference(tmp_path / "one", resumed)
 
 
 @needs_two_processes

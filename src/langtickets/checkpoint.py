@@ -7,6 +7,8 @@ A checkpoint is a folder ``step-{step:09d}/`` built under a temporary name and r
 * ``optimizer.pt`` -- optimiser and scheduler ``state_dict`` s, read back with ``torch.load(weights_only=True)``
   (tensors and plain Python values only, never arbitrary objects);
 * ``state.safetensors`` -- other tensors: RNG states and the caller's accumulators;
+* further files the caller adds (``uc/layer-N.safetensors``: the interference sums, one file per layer,
+  written by the process that keeps that layer in a data-parallel run);
 * ``state.json`` -- plain values: step, sampler state, Python/NumPy RNG states, logs offsets, fingerprint;
 * ``manifest.json`` -- size and SHA-256 of every file, written last; a folder whose manifest is missing or
   does not match is skipped when looking for the latest checkpoint.
@@ -34,6 +36,8 @@ from langtickets.io import atomic_path, read_json, write_json
 
 PREFIX = "step-"
 FILES = ("model.safetensors", "optimizer.pt", "state.safetensors", "state.json")
+#: folders holding shards of a checkpoint that is still being written (removed on resume)
+STAGING = ".staging-step-"
 _NAME = re.compile(rf"^{PREFIX}(\d+)$")
 
 
@@ -59,8 +63,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(root: str | Path, model: nn.Module, checkpoint: Checkpoint) -> Path:
-    """Write ``checkpoint`` (and ``model``'s weights) as ``root/step-N`` atomically; returns the folder."""
+def staging_path(root: str | Path, step: int) -> Path:
+    """Where the processes of a data-parallel run write their shards of step ``step`` before it is saved."""
+    return Path(root) / f"{STAGING}{step:09d}"
+
+
+def save_checkpoint(root: str | Path, model: nn.Module, checkpoint: Checkpoint,
+                    extra: Mapping[str, Path] | None = None) -> Path:
+    """Write ``checkpoint`` (and ``model``'s weights) as ``root/step-N`` atomically; returns the folder.
+
+    ``extra`` maps names inside the checkpoint (``uc/layer-3.safetensors``) to files already written, e.g. by
+    other processes; they are moved in and covered by the manifest like the standard files.
+    """
     path = checkpoint_path(root, checkpoint.step)
     with atomic_path(path) as tmp:
         tmp.mkdir()
@@ -68,7 +82,11 @@ def save_checkpoint(root: str | Path, model: nn.Module, checkpoint: Checkpoint) 
         torch.save(checkpoint.optimizer, tmp / "optimizer.pt")
         save_file({k: v.contiguous() for k, v in checkpoint.tensors.items()}, str(tmp / "state.safetensors"))
         write_json(tmp / "state.json", {"step": checkpoint.step, **checkpoint.state})
-        files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in FILES}
+        for name, source in sorted((extra or {}).items()):
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), tmp / name)
+        names = [*FILES, *sorted(extra or {})]
+        files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in names}
         write_json(tmp / "manifest.json", {"step": checkpoint.step, "files": files})
     return path
 
@@ -85,7 +103,7 @@ def is_valid(path: Path) -> bool:
             and (path / name).stat().st_size == entry["bytes"]
             and _sha256(path / name) == entry["sha256"]
             for name, entry in files.items()
-        ) and set(files) == set(FILES)
+        ) and set(FILES) <= set(files)
     except (ValueError, KeyError, TypeError, OSError):
         return False
 
@@ -113,7 +131,7 @@ def remove_partial(root: str | Path) -> None:
     root = Path(root)
     if root.is_dir():
         for path in root.iterdir():
-            if path.name.startswith(f".{PREFIX}") and ".tmp-" in path.name:
+            if (path.name.startswith(f".{PREFIX}") and ".tmp-" in path.name) or path.name.startswith(STAGING):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
@@ -128,11 +146,14 @@ def load_checkpoint(path: str | Path, model: nn.Module, device: torch.device | s
     path = Path(path)
     if not is_valid(path):
         raise InputError(path, "checkpoint is incomplete or damaged", "delete this folder to resume from an older one")
-    missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False, device=str(device))
+    device = torch.device(device)
+    # safetensors accepts "cpu" but not the "cpu:0" that accelerate gives each process of a CPU (gloo) run
+    where = "cpu" if device.type == "cpu" else str(device)
+    missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False, device=where)
     if unexpected or any(not _is_tied(model, name) for name in missing):
         raise InputError(path / "model.safetensors", f"weights do not fit the model (missing {sorted(missing)[:3]}, "
                          f"unexpected {sorted(unexpected)[:3]})", "delete the checkpoints of a different model")
-    optimizer = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
+    optimizer = torch.load(path / "optimizer.pt", map_location=where, weights_only=True)
     tensors = load_file(str(path / "state.safetensors"))
     state = read_json(path / "state.json")
     return Checkpoint(step=int(state.pop("step")), optimizer=optimizer, tensors=tensors, state=state)

@@ -186,7 +186,7 @@ def load_model(path: str | Path) -> BertForMaskedLM:
 
     if not (Path(path) / "config.json").is_file():
         raise InputError(path, "not a model folder (no config.json)", "pass a folder made by `langtickets init-model`")
-    model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+    model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
     model.eval()
     return model
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
@@ -190,10 +191,24 @@ class Pretrainer:
         chosen = range(depth) if config.uc_layers is None else config.uc_layers
         self.layers = itf.check_layers(chosen, depth)
         self.layer_params = itf.layer_parameters(self.raw_model, self.layers)
-        sizes = {layer: sum(p.numel() for p in params) for layer, params in self.layer_params.items()}
-        self.updates = itf.CumulativeUpdates(config.langs, sizes)
+        # Each process keeps uc (and computes gc) for its share of the layers, on its device: at the paper's
+        # scale (103 languages x 16 BERT-base layers) the float32 sums are ~47 GB, 1/processes of it each.
+        # Parameters are the same in every process after a step, so each sees the true update of its layers.
+        self.owned = self.layers[self.rank :: self.world]
+        self.owned_params = {layer: self.layer_params[layer] for layer in self.owned}
+        sizes = {layer: sum(p.numel() for p in params) for layer, params in self.owned_params.items()}
+        self.updates = itf.CumulativeUpdates(config.langs, sizes, device=self.accelerator.device)
         self.gc_langs = list(config.gc_langs or config.langs)
         self.records: dict[str, list] = {"uc_snapshots": [], "gc": [], "uc_at_gc": []}
+
+    def _gathered(self, local: itf.Matrices) -> itf.Matrices:
+        """Every process's per-layer matrices merged (each process computes those of the layers it keeps)."""
+        if self.world == 1:
+            return local
+        from accelerate.utils import gather_object
+
+        parts = gather_object([{layer: matrix.tolist() for layer, matrix in local.items()}])
+        return {int(layer): torch.tensor(rows, dtype=torch.float64) for part in parts for layer, rows in part.items()}
 
     def _step_seed(self, kind: str, step: int, *keys: object) -> int:
         # No variant in the seed: every variant sees the same languages, windows and corruption at each step,
@@ -227,15 +242,17 @@ class Pretrainer:
 
     def _apply_update(self, lang: str) -> None:
         """Optimiser step, keeping frozen units in place and adding ``delta_t`` to ``u`` of ``lang`` (Eq. 6)."""
-        before = itf.layer_vectors(self.layer_params) if self.layers else {}
+        before = itf.layer_vectors(self.owned_params) if self.owned else {}
         frozen = self.frozen.snapshot(lang) if self.frozen is not None else None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if frozen is not None:
             self.frozen.restore(frozen)
-        if self.layers:
-            after = itf.layer_vectors(self.layer_params)
-            self.updates.add(lang, {layer: after[layer] - before[layer] for layer in self.layers})
+        if self.owned:
+            after = itf.layer_vectors(self.owned_params)
+            self.updates.add(lang, {layer: after[layer] - before[layer] for layer in self.owned})
+        else:
+            self.updates.add(lang, {})
 
     # -- interference ----------------------------------------------------------------------------------
 
@@ -244,16 +261,18 @@ class Pretrainer:
         config = self.config
         if step in config.uc_steps or step == config.steps:
             self.records["uc_snapshots"].append(self._uc_snapshot(step))
-        if config.gc_every and step % config.gc_every == 0 and self.layers and self.is_main:
-            gc = itf.gradient_cosines(self.gc_langs, lambda lang: self._gc_loss(lang, step), self.layer_params)
+        if config.gc_every and step % config.gc_every == 0 and self.layers:
+            local = (itf.gradient_cosines(self.gc_langs, lambda lang: self._gc_loss(lang, step), self.owned_params)
+                     if self.owned else {})  # fmt: skip
+            gc = self._gathered(local)
             index = [config.langs.index(lang) for lang in self.gc_langs]
             self.records["gc"].append({"step": step, "layers": itf.matrices_to_json(gc, self.gc_langs)})
-            uc = self.updates.cosines(index)
+            uc = self._gathered(self.updates.cosines(index))
             self.records["uc_at_gc"].append({"step": step, "layers": itf.matrices_to_json(uc, self.gc_langs)})
 
     def _uc_snapshot(self, step: int) -> dict[str, Any]:
         counts = {lang: int(n) for lang, n in zip(self.config.langs, self.updates.steps.tolist())}
-        cosines = itf.matrices_to_json(self.updates.cosines(), self.config.langs)
+        cosines = itf.matrices_to_json(self._gathered(self.updates.cosines()), self.config.langs)
         return {"step": step, "steps_per_language": counts, "layers": cosines}
 
     def _gc_loss(self, lang: str, step: int) -> torch.Tensor:
@@ -272,15 +291,23 @@ class Pretrainer:
     # -- checkpoints -----------------------------------------------------------------------------------
 
     def save(self, step: int, log_bytes: int) -> None:
+        """A checkpoint of ``step``: each process writes the uc sums of its layers, the main process the rest."""
+        root = self.config.checkpoints
+        staging = ckpt.staging_path(root, step)
+        for layer, total in self.updates.sums.items():
+            write_safetensors(staging / f"layer-{layer}.safetensors", {"sum": total.cpu().contiguous()})
+        self.accelerator.wait_for_everyone()
         if self.is_main:
             tensors, rng_values = ckpt.rng_state()
-            tensors.update(self.updates.state_tensors())
+            tensors["uc.steps"] = self.updates.steps
+            extra = {f"uc/layer-{layer}.safetensors": staging / f"layer-{layer}.safetensors" for layer in self.layers}
             state = {"fingerprint": self._fingerprint(), "log_bytes": log_bytes, "rng": rng_values,
                      "interference": self.records, "world_size": self.world}
             optimizer = {"optimizer": self.torch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
-            ckpt.save_checkpoint(self.config.checkpoints, self.raw_model, ckpt.Checkpoint(step, optimizer, tensors, state))
-            ckpt.prune_checkpoints(self.config.checkpoints, self.config.keep_checkpoints)
-            tqdm.write(f"checkpoint step {step} -> {ckpt.checkpoint_path(self.config.checkpoints, step)}", file=sys.stderr)
+            ckpt.save_checkpoint(root, self.raw_model, ckpt.Checkpoint(step, optimizer, tensors, state), extra)
+            shutil.rmtree(staging, ignore_errors=True)
+            ckpt.prune_checkpoints(root, self.config.keep_checkpoints)
+            tqdm.write(f"checkpoint step {step} -> {ckpt.checkpoint_path(root, step)}", file=sys.stderr)
         self.accelerator.wait_for_everyone()
 
     def _fingerprint(self) -> dict[str, Any]:
@@ -293,9 +320,10 @@ class Pretrainer:
     def resume(self) -> tuple[int, int]:
         """Load the newest valid checkpoint; returns (completed steps, train-log bytes to keep)."""
         root = self.config.checkpoints
+        path = ckpt.latest_checkpoint(root)
+        self.accelerator.wait_for_everyone()  # every process has chosen before the main one tidies up
         if self.is_main:
             ckpt.remove_partial(root)
-        path = ckpt.latest_checkpoint(root)
         if path is None:
             return 0, 0
         expected = json.loads(json.dumps(self._fingerprint()))
@@ -307,7 +335,9 @@ class Pretrainer:
         found = ckpt.load_checkpoint(path, self.raw_model, self.accelerator.device)
         self.torch_optimizer.load_state_dict(found.optimizer["optimizer"])
         self.scheduler.load_state_dict(found.optimizer["scheduler"])
-        self.updates.load_state_tensors(found.tensors)
+        self.updates.steps.copy_(found.tensors["uc.steps"])
+        for layer, total in self.updates.sums.items():  # any process reads any layer: the count may change
+            total.copy_(load_file(str(path / "uc" / f"layer-{layer}.safetensors"))["sum"].to(total.device))
         self.records = found.state["interference"]
         ckpt.set_rng_state(found.tensors, found.state["rng"])
         tqdm.write(f"resuming from {path} (step {found.step})", file=sys.stderr)
@@ -396,6 +426,13 @@ class Pretrainer:
                                      "every": config.gc_every, "batch_size": config.gc_batch_size,
                                      "records": self.records["gc"]})
         write_json(out / "stability.json", stability_report(self.records, config.gc_every, self.gc_langs))
+
+
+def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor]) -> None:
+    """``tensors`` to ``path`` atomically (the folder is created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(dict(tensors), str(tmp))
 
 
 def stability_report(records: Mapping[str, Sequence[Mapping]], every: int, langs: Sequence[str]) -> dict[str, Any]:

@@ -48,14 +48,21 @@ def unavailable_reason() -> str | None:
     return None
 
 
+class PackagesUnavailable(RuntimeError):
+    """The SLURM packages are missing and could not be installed (no package registry, say)."""
+
+
 def install_packages() -> None:
     """Install the Debian packages that are missing (needs the package registry)."""
     missing = _missing_packages()
     if not missing:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    _run("apt-get", "update", "-qq", env=env)
-    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
+    for command in (("apt-get", "update", "-qq"), ("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing)):
+        done = _run(*command, env=env, check=False)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise PackagesUnavailable(f"installing {' '.join(missing)} failed ({' '.join(command[:2])}: {last[0]})")
 
 
 class LocalSlurm:

@@ -112,6 +112,7 @@ BAD_DUMPS = {
 def test_bad_dump_fails_cleanly_and_spares_other_languages(ci_run, tmp_path, kind):
     workdir = clone_run(ci_run, tmp_path / "checkout")
     shutil.rmtree(workdir / "results/corpus/qae")  # a language met for the first time, with a bad dump
+    shutil.rmtree(workdir / "results/corpus/qak")  # and one with a good dump that must still be built
     dump = workdir / "resources/demo/dumps/qae" "wiki-demo-pages-articles.xml.bz2"
     dump.write_bytes(BAD_DUMPS[kind](dump.read_bytes()))
     targets = [str(p.relative_to(workdir)) for lang in CI_LANGS for p in corpus_files(workdir, lang)]
@@ -124,4 +125,6 @@ def test_bad_dump_fails_cleanly_and_spares_other_languages(ci_run, tmp_path, kin
     assert not any(path.exists() for path in corpus_files(workdir, "qae")), "no partial output"
     assert not list((workdir / "results/corpus/qae").glob(".*tmp*"))
     for lang in set(CI_LANGS) - {"qae"}:
-        assert all(path.exists() for path in corpus_files(workdir, lang))
+        assert all(path.exists() for path in corpus_files(workdir, lang)), lang
+    rebuilt = json.loads((workdir / "results/corpus/qak/stats.json").read_text())
+    assert rebuilt == json.loads(ci_run.path("results/corpus/qak/stats.json").read_text())

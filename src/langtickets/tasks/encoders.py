@@ -60,9 +60,9 @@ def _encoder_from_pretrained(source: str, local: bool) -> nn.Module:
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(source, add_pooling_layer=False, local_files_only=local)
+        return AutoModel.from_pretrained(source, add_pooling_layer=False, local_files_only=local, use_safetensors=True)
     except TypeError:  # an architecture without a pooler switch
-        return AutoModel.from_pretrained(source, local_files_only=local)
+        return AutoModel.from_pretrained(source, local_files_only=local, use_safetensors=True)
 
 
 def load_tokenizer(source: str | Path) -> Any:
