@@ -24,6 +24,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# Parallel bz2 decompression for extraction (Debian's lbzip2; Python's bz2 in a child process otherwise).
+	@command -v lbzip2 >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get install -y -qq lbzip2 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+		apt-get install -y -qq lbzip2 >/dev/null 2>&1; }) && echo "installed lbzip2"; } || \
+		echo "note: lbzip2 not installed (apt-get install lbzip2 speeds up extraction); using Python's bz2"
 	touch $@
 
 lint: $(STAMP)

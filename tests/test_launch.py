@@ -51,3 +51,10 @@ def test_bad_launcher_settings_are_config_errors():
         Launcher(2, "ipu")
     with pytest.raises(ConfigError, match="at least 1"):
         Launcher(0)
+
+
+def test_multi_node_training_requests_are_refused_rather_than_left_idle():
+    launcher = Launcher.for_rule({"processes": {"pretrain": 8}}, "pretrain")
+    assert launcher.resources({"nodes": 1}, "pretrain") == {"nodes": 1, "gpu": 8}
+    with pytest.raises(ConfigError, match="resources.pretrain.nodes is 2, but a training job runs on one node"):
+        launcher.resources({"nodes": 2}, "pretrain")

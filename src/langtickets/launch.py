@@ -83,6 +83,11 @@ class Launcher:
     def resources(self, given: Mapping[str, Any], rule: str = "the rule") -> dict[str, Any]:
         """``given`` (the rule's ``resources`` entry) plus ``gpu: processes`` for a GPU launch."""
         merged = dict(given)
+        if int(merged.get("nodes", 1)) > 1:
+            # One job is one accelerate launch on one node; a launch per node (srun inside the job step) is
+            # not wired up, so a multi-node request would leave all but one node idle.
+            raise ConfigError(f"resources.{rule}.nodes is {merged['nodes']}, but a training job runs on one node; "
+                              f"set nodes: 1 and use that node's GPUs (launcher.processes.{rule})")
         if self.accelerator != "gpu" or self.processes == 1:
             return merged
         if merged.setdefault("gpu", self.processes) != self.processes:
