@@ -40,6 +40,7 @@ STAGES: dict[str, str] = {
     "sft-sweep": "langtickets.sft.sweep_stage",
     "sft-table": "langtickets.sft.tables",
     "analysis-overlap": "langtickets.analysis.overlap",
+    "analysis-mask-overlap": "langtickets.analysis.mask_overlap",
     "analysis-structure": "langtickets.analysis.structure",
     "analysis-interference": "langtickets.analysis.interference",
     "analysis-retrieval": "langtickets.analysis.retrieval",

@@ -56,22 +56,31 @@ def mask_tokens(
 
 
 def random_windows(
-    tokens: np.ndarray, length: int, count: int, generator: torch.Generator
+    tokens: np.ndarray, length: int, count: int, generator: torch.Generator, pad_id: int = PAD_ID
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` random contiguous windows of ``length`` ids; returns ``(ids, valid)`` ``[count, length]``.
 
-    A split shorter than ``length`` gives its whole content in every row, padded with [PAD] (``valid`` is
-    False there).
+    A split shorter than ``length`` gives its whole content in every row, padded with ``pad_id`` (``valid``
+    is False there).
     """
     total = len(tokens)
     take = min(length, total)
     starts = torch.randint(total - take + 1, (count,), generator=generator).tolist()
-    ids = torch.full((count, length), PAD_ID, dtype=torch.long)
+    ids = torch.full((count, length), pad_id, dtype=torch.long)
     for row, start in enumerate(starts):
         ids[row, :take] = torch.from_numpy(np.asarray(tokens[start : start + take], dtype=np.int64))
     valid = torch.zeros((count, length), dtype=torch.bool)
     valid[:, :take] = True
     return ids, valid
+
+
+def shard_special_ids(shard: Any) -> tuple[int, int, int, int, int]:
+    """``(pad, unk, cls, sep, mask)`` ids of a token shard: its meta.json's (an external model's tokenizer, e.g.
+    XLM-R's ``<pad>=1 <s>=0``), else the fixed ids of train-vocab's vocabularies."""
+    given = getattr(shard, "meta", {}).get("special_ids")
+    if not given:
+        return SPECIAL_IDS
+    return tuple(int(given[role]) for role in ("pad", "unk", "cls", "sep", "mask"))
 
 
 def mlm_batches(
@@ -84,7 +93,8 @@ def mlm_batches(
     vocab_size: int | None = None,
     prob: float = 0.15,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless MLM batches ``[CLS] window [SEP]`` of ``seq_len`` ids from a token shard's split.
+    """Endless MLM batches ``[CLS] window [SEP]`` of ``seq_len`` ids from a token shard's split (special ids
+    as the shard's meta.json records them).
 
     ``shard`` is a :class:`langtickets.tokens.TokenShard` (anything with ``.train``/``.valid`` id arrays and
     ``.meta['vocab_size']``). Windows are drawn here with ``generator`` (not ``TokenShard.windows``) so one
@@ -95,24 +105,21 @@ def mlm_batches(
     tokens = getattr(shard, split)
     where = getattr(shard, "meta_path", "<token shard>")
     vocab_size = int(vocab_size if vocab_size is not None else shard.meta["vocab_size"])
-    given = shard.meta.get("special_ids")
-    if given and tuple(given[role] for role in ("pad", "unk", "cls", "sep", "mask")) != SPECIAL_IDS:
-        raise InputError(where, f"special ids {given} differ from [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4",
-                         "tokenize with a vocabulary from train-vocab (it fixes those ids)")
+    pad, unk, cls, sep, mask = shard_special_ids(shard)
     if len(tokens) == 0:
         raise InputError(where, f"the {split} split holds no tokens",
                          "tokenize more text for this language or drop it from the config")
     if seq_len < 3:
         raise InputError("<mlm>", f"sequence length {seq_len} leaves no room for text", "use --seq-len >= 3")
     while True:
-        window, valid = random_windows(tokens, seq_len - 2, batch_size, generator)
+        window, valid = random_windows(tokens, seq_len - 2, batch_size, generator, pad)
         lengths = valid.sum(dim=1)
-        ids = torch.full((batch_size, seq_len), PAD_ID, dtype=torch.long)
-        ids[:, 0] = CLS_ID
+        ids = torch.full((batch_size, seq_len), pad, dtype=torch.long)
+        ids[:, 0] = cls
         ids[:, 1 : seq_len - 1] = window
-        ids[torch.arange(batch_size), lengths + 1] = SEP_ID
+        ids[torch.arange(batch_size), lengths + 1] = sep
         attention = torch.arange(seq_len)[None, :] < (lengths + 2)[:, None]
-        corrupted, labels = mask_tokens(ids, vocab_size, SPECIAL_IDS, generator, prob)
+        corrupted, labels = mask_tokens(ids, vocab_size, (pad, unk, cls, sep, mask), generator, prob, mask)
         yield {
             "input_ids": corrupted,
             "attention_mask": attention.long(),

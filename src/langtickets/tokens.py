@@ -4,8 +4,15 @@ Documents (not sentences) are split between train and validation with a seeded R
 straddles the two. Each stream is the concatenation, document by document, of its sentences' sub-word ids
 (no special tokens) with the ``[SEP]`` id after every document; ids are little-endian ``uint16`` when the
 vocabulary has at most 65535 entries, else ``uint32``. ``meta.json`` records the format, the tokenizer's
-SHA-256 and the counts. Pretraining and SNIP read the streams through :class:`TokenShard`, which hands out
-random contiguous windows (to be wrapped as ``[CLS] window [SEP]``).
+SHA-256, its special ids and the counts. Pretraining and SNIP read the streams through :class:`TokenShard`,
+which hands out random contiguous windows (to be wrapped as ``[CLS] window [SEP]``).
+
+``--tokenizer`` takes the project's ``tokenizer.json`` (train-vocab); ``--hf-tokenizer`` instead takes an
+external model's own fast tokenizer, a Hugging Face hub name (needs a network or a filled cache) or a local
+folder saved by ``save_pretrained``, so sparse fine-tunings of e.g. mBERT or XLM-R train on that model's
+vocabulary. Its special ids are the tokenizer's own (XLM-R's ``<s>``, ``</s>``, ``<pad>``), and ``meta.json``
+names its source; the SHA-256 is that of the folder's ``tokenizer.json`` (what :func:`check_tokenizer`
+compares) or, for a hub name, of the tokenizer's serialisation.
 
 The name is ``tokens`` so it does not shadow the standard library's ``tokenize`` module.
 """
@@ -47,10 +54,11 @@ class TokenizeConfig:
 
     lang: str
     sentences: Path
-    tokenizer: Path
+    tokenizer: Path | None
     train: Path
     valid: Path
     meta: Path
+    hf_tokenizer: str | None = None  # an external model's tokenizer (hub name or folder) instead of tokenizer.json
     validation_fraction: float = 0.05
     max_train_tokens: int = 0
     seed: int = 0
@@ -63,6 +71,8 @@ class TokenizeConfig:
             raise ConfigError(f"--max-train-tokens {self.max_train_tokens} is negative; use 0 for no cap")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size} must be positive")
+        if (self.tokenizer is None) == (self.hf_tokenizer is None):
+            raise ConfigError("give exactly one of --tokenizer (tokenizer.json) and --hf-tokenizer (hub name, folder)")
 
 
 def stream_dtype(vocab_size: int) -> np.dtype:
@@ -169,6 +179,51 @@ def open_tokenizer(path: Path) -> tuple[Tokenizer, dict[str, int]]:
     return tokenizer, special_ids(tokenizer, path)
 
 
+@dataclass(frozen=True)
+class OpenedTokenizer:
+    """A tokenizer ready to encode, its special ids and its identity for meta.json."""
+
+    tokenizer: Tokenizer
+    ids: dict[str, int]
+    sha256: str
+    source: str | None = None  # the hub name or folder of an external model's tokenizer
+
+
+def open_hf_tokenizer(source: str) -> OpenedTokenizer:
+    """An external model's fast tokenizer (hub name or ``save_pretrained`` folder) for encoding.
+
+    A folder loads offline; a hub name needs a network or a filled HF_HOME cache.
+    """
+    from transformers import AutoTokenizer  # heavy import, only for external tokenizers
+
+    folder = Path(source)
+    try:
+        loaded = AutoTokenizer.from_pretrained(source, use_fast=True, local_files_only=folder.exists())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--hf-tokenizer {source}: cannot load a tokenizer ({str(error).splitlines()[0]}); give a "
+                          "model folder saved with save_pretrained, or a hub name with a network or cache") from None
+    if not getattr(loaded, "is_fast", False):
+        raise ConfigError(f"--hf-tokenizer {source}: no fast (tokenizers) version; save one with save_pretrained")
+    roles = {"pad": loaded.pad_token_id, "unk": loaded.unk_token_id, "cls": loaded.cls_token_id,
+             "sep": loaded.sep_token_id, "mask": loaded.mask_token_id}  # fmt: skip
+    missing = [role for role, value in roles.items() if value is None]
+    if missing:
+        raise InputError(source, f"the tokenizer has no {'/'.join(missing)} token", "use a masked-LM tokenizer")
+    tokenizer = Tokenizer.from_str(loaded.backend_tokenizer.to_str())  # a copy: the settings below stay ours
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    file = folder / "tokenizer.json"
+    sha = file_sha256(file) if file.is_file() else hashlib.sha256(tokenizer.to_str().encode()).hexdigest()
+    return OpenedTokenizer(tokenizer, {role: int(value) for role, value in roles.items()}, sha, source)
+
+
+def _open(config: TokenizeConfig) -> OpenedTokenizer:
+    if config.hf_tokenizer is not None:
+        return open_hf_tokenizer(config.hf_tokenizer)
+    tokenizer, ids = open_tokenizer(config.tokenizer)
+    return OpenedTokenizer(tokenizer, ids, file_sha256(config.tokenizer))
+
+
 def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter], validation: np.ndarray,
                        bar: tqdm) -> Iterator[_Batch]:
     """Group whole documents into batches of about ``batch_size`` sentences, routed to their split."""
@@ -210,20 +265,20 @@ def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Map
             _write_batch(pending[0].result(), pending[1])
 
 
-def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size: int, ids: Mapping[str, int],
-          sha: str, dtype: np.dtype) -> dict:
+def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size: int, opened: OpenedTokenizer,
+          dtype: np.dtype) -> dict:
     splits = {name: writer.counts() for name, writer in writers.items()}
     subwords = sum(split["tokens"] - split["documents"] for split in splits.values())
     unk = sum(split["unk_tokens"] for split in splits.values())
     meta_dir = config.meta.resolve().parent
-    return {
+    meta = {
         "format": FORMAT,
         "lang": config.lang,
         "dtype": "uint16" if dtype.itemsize == 2 else "uint32",
         "byteorder": "little",
         "vocab_size": vocab_size,
-        "tokenizer_sha256": sha,
-        "special_ids": dict(ids),
+        "tokenizer_sha256": opened.sha256,
+        "special_ids": dict(opened.ids),
         "files": {"train": _relative(config.train, meta_dir), "valid": _relative(config.valid, meta_dir)},
         "splits": splits,
         "unk_rate": unk / subwords if subwords else 0.0,
@@ -233,6 +288,9 @@ def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size
         "max_train_tokens": config.max_train_tokens,
         "seed": config.seed,
     }
+    if opened.source is not None:
+        meta["tokenizer_source"] = opened.source
+    return meta
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -241,7 +299,8 @@ def _relative(path: Path, folder: Path) -> str:
 
 def tokenize_language(config: TokenizeConfig) -> dict:
     """Run the stage for one language; write train.bin, valid.bin and meta.json; return the meta."""
-    tokenizer, ids = open_tokenizer(config.tokenizer)
+    opened = _open(config)
+    tokenizer, ids = opened.tokenizer, opened.ids
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     dtype = stream_dtype(vocab_size)
     counts = count_corpus(config.sentences)
@@ -260,7 +319,7 @@ def tokenize_language(config: TokenizeConfig) -> dict:
             for name, path in (("train", config.train), ("valid", config.valid))
         }
         _encode_documents(config, tokenizer, writers, validation, counts.sentences)
-    meta = _meta(config, writers, vocab_size, ids, file_sha256(config.tokenizer), dtype)
+    meta = _meta(config, writers, vocab_size, opened, dtype)
     write_json(config.meta, meta)
     return meta
 
@@ -367,7 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="langtickets tokenize", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", required=True, help="language code (recorded in meta.json; seeds the split)")
     parser.add_argument("--sentences", required=True, type=Path, help="sentences.txt.gz of the language")
-    parser.add_argument("--tokenizer", required=True, type=Path, help="tokenizer.json from train-vocab")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--tokenizer", type=Path, help="tokenizer.json from train-vocab")
+    given.add_argument("--hf-tokenizer", help="an external model's tokenizer instead: hub name or local model folder")
     parser.add_argument("--train", required=True, type=Path, help="output train.bin")
     parser.add_argument("--valid", required=True, type=Path, help="output valid.bin")
     parser.add_argument("--meta", required=True, type=Path, help="output meta.json")

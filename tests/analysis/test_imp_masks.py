@@ -95,6 +95,7 @@ def test_imp_reaches_the_asked_sparsity_every_round_and_rewinds():
     assert [level["pruned"] for level in levels] == [round(r * 0.1 * total) for r in range(5)]
     assert [level["sparsity"] for level in levels] == [0.0, 0.1, 0.2, 0.3, 0.4]
     assert objective.fits == 10  # every level trained once per run; the pruning uses run 0's training
+    assert {level["selected_update"] for level in levels} == {3.0}  # i of the winning-ticket test, mean over runs
     assert sorted(saved) == ["round01", "round02", "round03", "round04"]
     for earlier, later in zip(list(saved.values()), list(saved.values())[1:]):
         for key in earlier.masks:  # a weight once pruned stays pruned

@@ -67,7 +67,22 @@ def test_winning_summary_reports_the_sparsest_winning_level():
     levels[0]["std"] = 1.0
     result = winning_summary(levels, [{"sparsity": 0.3, "mean": 60.0, "std": 0.0}], higher_is_better=True)
     assert [level["winning"] for level in levels] == [True, True, True, False]
-    assert result["max_winning_sparsity"] == 0.2 and result["dense"] == {"mean": 80.0, "std": 1.0}
+    assert result["max_winning_sparsity"] == 0.2 and result["dense"] == {"mean": 80.0, "std": 1.0, "selected_update": None}
+
+
+def test_a_winning_ticket_peaks_no_later_than_the_dense_model():
+    # section 3: a - a' <= eps *when i' <= i* -- a subnetwork that matches the score only by training longer loses
+    assert is_winning(80.0, 80.0, 1.0, higher_is_better=True, update=40, dense_update=40)
+    assert not is_winning(81.0, 80.0, 1.0, higher_is_better=True, update=41, dense_update=40)
+    assert not is_winning(3.4, 3.5, 0.1, higher_is_better=False, update=60, dense_update=50)
+    assert is_winning(80.0, 80.0, 1.0, higher_is_better=True, update=41)  # no dense update: the score alone
+    levels = [{"sparsity": 0.0, "mean": 80.0, "std": 1.0, "selected_update": 30.0},
+              {"sparsity": 0.1, "mean": 80.0, "std": 0.0, "selected_update": 30.0},  # as early: wins
+              {"sparsity": 0.2, "mean": 80.5, "std": 0.0, "selected_update": 35.0},  # better but later: loses
+              {"sparsity": 0.3, "mean": 79.5, "std": 0.0, "selected_update": 10.0}]  # fmt: skip
+    result = winning_summary(levels, [], higher_is_better=True)
+    assert [level["winning"] for level in levels] == [True, True, False, True]
+    assert result["max_winning_sparsity"] == 0.3 and result["dense"]["selected_update"] == 30.0
 
 
 def test_jaccard_by_layer_on_hand_made_masks():

@@ -8,7 +8,16 @@ import json
 import pytest
 
 from langtickets.analysis.common import Table, table_markdown
-from langtickets.analysis.tables import TABLES, density_table, flops_table, main, perplexity_table
+from langtickets.analysis.tables import (
+    TABLES,
+    density_table,
+    dissociation_table,
+    flops_table,
+    imp_winning_table,
+    main,
+    perplexity_table,
+    relative_transfer_table,
+)
 from langtickets.errors import InputError
 
 
@@ -65,3 +74,60 @@ def test_markdown_and_cli_outputs(tmp_path):
     assert main(["perplexity", "--inputs", str(file), "--csv", str(tmp_path / "t.csv"), "--md", str(tmp_path / "t.md")]) == 0
     assert list(csv.reader((tmp_path / "t.csv").open())) == [["variant", "qaa", "qab", "avg"], ["dense", "3.00", "5.00", "4.00"]]
     assert (tmp_path / "t.md").read_text().startswith("# " + TABLES["perplexity"].title)
+
+
+def imp_file(path, task, lang, means, winning_sparsity, randoms):
+    """An imp.json with levels at 0, 0.25, 0.5 (``means``) and random baselines ``{sparsity: mean}``."""
+    levels = [{"sparsity": 0.25 * i, "mean": m, "std": 0.5, "selected_update": 10 + i} for i, m in enumerate(means)]
+    random = [{"sparsity": s, "mean": m, "std": 0.0} for s, m in randoms.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"task": task, "lang": lang, "metric": "f1", "dense": {"mean": means[0], "std": 0.5,
+                                "selected_update": 10}, "levels": levels, "random": random,
+                                "max_winning_sparsity": winning_sparsity}))  # fmt: skip
+    return path
+
+
+def test_imp_winning_table_is_table_2(tmp_path):
+    files = [imp_file(tmp_path / "ner/qaa/imp.json", "ner", "qaa", [80.0, 79.8, 79.6], 0.5, {0.5: 60.0}),
+             imp_file(tmp_path / "ner/qac/imp.json", "ner", "qac", [70.0, 69.8, 60.0], 0.25, {0.5: 50.0, 0.75: 40.0}),
+             imp_file(tmp_path / "ner/qae/imp.json", "ner", "qae", [70.0, 60.0, 50.0], None, {0.5: 50.0})]  # fmt: skip
+    first, second, third = imp_winning_table(files).rows
+    assert (first["dense"], first["winning"], first["sparsity_pct"], first["random"]) == (80.0, 79.6, 50, 60.0)
+    assert (first["dense_update"], first["winning_update"], first["random_sparsity_pct"]) == (10, 12, 50)
+    # no random subnetwork at 25%: the nearest configured one, named by its sparsity
+    assert (second["sparsity_pct"], second["random"], second["random_sparsity_pct"]) == (25, 50.0, 50)
+    assert third["winning"] is None and third["random"] is None and third["dense"] == 70.0
+    (tmp_path / "broken.json").write_text(json.dumps({"task": "ner"}))
+    with pytest.raises(InputError, match="lang"):
+        imp_winning_table([tmp_path / "broken.json"])
+
+
+def test_relative_transfer_table_has_a_column_pair_per_sparsity(tmp_path):
+    path = tmp_path / "transfer-relative.csv"
+    path.write_text("task,round,sparsity,source,relative,successful\n"
+                    "ner,5,0.5,qaa,-0.01,2\nner,5,0.5,qac,-0.02,1\nner,5,0.5,qae,,0\nner,5,0.5,rand,-0.2,\n"
+                    "ner,8,0.8,qaa,-0.05,0\nner,8,0.8,qac,-0.06,0\nner,8,0.8,qae,-0.07,0\nner,8,0.8,rand,-0.4,\n")
+    table = relative_transfer_table([path])
+    assert table.columns == ("task", "source", "targets", "relative_50", "successful_50", "relative_80",
+                             "successful_80")  # fmt: skip
+    rows = {row["source"]: row for row in table.rows}
+    assert list(rows) == ["qaa", "qac", "qae", "rand"]
+    assert (rows["qaa"]["targets"], rows["qaa"]["relative_50"], rows["qaa"]["successful_80"]) == (2, -0.01, 0)
+    assert rows["qae"]["relative_50"] is None  # a target scoring 0 has no relative drop
+    assert (rows["rand"]["targets"], rows["rand"]["successful_50"], rows["rand"]["relative_80"]) == (3, None, -0.4)
+
+
+def test_dissociation_table_averages_runs_per_pair(tmp_path):
+    path = tmp_path / "dissociation.csv"
+    header = "run,alpha,heads,a,b,rp_a_hb,rp_a_ha,rp_b_ha,rp_b_hb,d_a,d_b,d\n"
+    path.write_text(header + "0,0.5,6,ner/qaa,ner/qac,0.9,0.5,0.8,0.6,0.4,0.2,0.3\n"
+                             "1,0.5,6,ner/qaa,ner/qac,0.9,0.7,0.8,0.6,0.2,0.2,0.2\n"
+                             "0,0.5,6,ner/qaa,nli/qaa,0.9,0.8,0.9,0.8,0.1,0.1,0.1\n"
+                             "1,0.5,6,ner/qaa,nli/qaa,0.9,0.8,0.9,0.8,0.1,0.1,0.1\n"
+                             "0,0.5,6,ner/qac,nli/qaa,1.0,0.9,,0.8,0.1,,\n")  # an undefined RP stays undefined
+    language, task, both = dissociation_table([path]).rows
+    assert (language["contrast"], task["contrast"], both["contrast"]) == ("language", "task", "task+language")
+    assert language["d"] == pytest.approx(0.25) and language["rp_a_ha"] == pytest.approx(0.6)
+    assert language["d_std"] == pytest.approx(0.0707107, abs=1e-6) and language["runs"] == 2
+    assert both["d"] is None and both["d_std"] is None and both["d_a"] == pytest.approx(0.1)
+    assert TABLES["head-dissociation"].build is dissociation_table

@@ -11,12 +11,14 @@ import torch
 
 from langtickets.analysis.interference import stability, uc_layers
 from langtickets.analysis.overlap import overlap_report
+from langtickets.analysis.transfer_matrix import level_summary
 from langtickets.errors import ConfigError, InputError
 from langtickets.figures.base import FIGURES, Options, figure_spec, style
 from langtickets.figures.cli import draw, main, parse_options
 from langtickets.io import write_json
 from langtickets.masks import TicketMasks, TicketShape
 from tests.analysis.test_interference import stability_file, uc_file
+from tests.analysis.test_tables import imp_file
 
 LANGS = ["qaa", "qab", "qac", "qad"]
 FAMILIES = {"qaa": "Aralic", "qab": "Aralic", "qac": "Boreic", "qad": "Boreic"}
@@ -139,6 +141,60 @@ def test_heatmaps_label_axes_with_language_codes_and_have_a_colour_bar(tmp_path)
         assert any(ax.get_ylabel() == "Jaccard similarity" for ax in fig.axes), "colour bar"
         with pytest.raises(ConfigError, match="no mask kind"):
             figure_spec("jaccard-heatmaps").draw(inputs, Options(kinds="mu_x"))
+
+
+def test_line_figures_label_their_axes_and_name_every_variant(tmp_path):
+    with style():
+        uc = figure_spec("uc-layers").draw(uc_json(tmp_path / "uc.json"), Options())
+        (ax,) = uc.axes
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("layer", "mean uc over language pairs")
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["dense", "ticket-snip"]
+        panels = [ax for ax in figure_spec("stability").draw(stability_json(tmp_path / "s.json"), Options()).axes
+                  if ax.get_title()]  # fmt: skip
+        assert [ax.get_title() for ax in panels] == ["dense", "ticket-snip", "wide", "custom"]
+        assert all(ax.get_xlabel() == "step" and ax.get_legend() is not None for ax in panels)
+        retrieval = figure_spec("retrieval").draw(retrieval_jsons(tmp_path / "r.json"), Options())
+        assert [t.get_text() for t in retrieval.legends[0].get_texts()] == ["dense", "ticket-snip", "chance"]
+        assert [ax.get_ylabel() for ax in retrieval.axes] == ["retrieval accuracy"] * 2
+
+
+def transfer_json(path):
+    langs = LANGS[:3]
+    own = {lang: {"mean": 80.0 + i, "std": 1.0} for i, lang in enumerate(langs)}
+    random = {lang: {"mean": 60.0} for lang in langs}
+    transferred = {(s, t): {"mean": 79.0 + i - j} for i, s in enumerate(langs) for j, t in enumerate(langs) if s != t}
+    level = {"round": 2, "sparsity": 0.5, **level_summary(langs, own, random, transferred, higher_is_better=True)}
+    write_json(path, {"task": "ner", "metric": "f1", "higher_is_better": True, "langs": langs, "levels": [level]})
+    return [path]
+
+
+def heads_json(path):
+    units = ["ner/qaa", "ner/qab", "nli/qaa"]
+    importance = {unit: [[0.1 * (i + j + k) for k in range(3)] for j in range(2)] for i, unit in enumerate(units)}
+    write_json(path, {"units": units, "layers": 2, "heads": 3, "importance": importance, "normalized": True,
+                      "metric": {u: "f1" if u.startswith("ner") else "accuracy" for u in units},
+                      "baseline": {u: 0.5 for u in units}, "model": "dense", "runs": [0]})  # fmt: skip
+    return [path]
+
+
+def test_subnetwork_figures_label_codes_and_colour_bars(tmp_path):
+    imp = [imp_file(tmp_path / f"{lang}.json", "ner", lang, [80.0, 79.5, 70.0], 0.25, {0.5: 60.0}) for lang in LANGS]
+    with style():
+        (panel,) = figure_spec("imp-sparsity").draw(imp, Options()).axes
+        assert (panel.get_xlabel(), panel.get_ylabel()) == ("sparsity (%)", "f1")
+        assert [t.get_text() for t in panel.get_legend().get_texts()] == LANGS
+        fig = figure_spec("imp-transfer").draw(transfer_json(tmp_path / "t.json"), Options())
+        (matrix,) = [ax for ax in fig.axes if ax.images]
+        assert [t.get_text() for t in matrix.get_xticklabels()] == LANGS[:3]
+        assert [t.get_text() for t in matrix.get_yticklabels()] == [*LANGS[:3], "rand"]
+        assert (matrix.get_xlabel(), matrix.get_ylabel()) == ("target language", "source subnetwork")
+        assert len(fig.axes) == 2, "the matrix and its colour bar"
+        fig = figure_spec("head-importance").draw(heads_json(tmp_path / "h.json"), Options())
+        maps = [ax for ax in fig.axes if ax.images]
+        assert [ax.get_title().split(" ")[0] for ax in maps] == ["ner/qaa", "ner/qab", "nli/qaa"]
+        assert all((ax.get_xlabel(), ax.get_ylabel()) == ("head", "layer") for ax in maps)
+        assert any(ax.get_ylabel() == "importance" for ax in fig.axes), "colour bar"
+    assert_redraws_identically("imp-transfer", transfer_json(tmp_path / "t2.json"), tmp_path / "redraw")
 
 
 def test_cli_options_and_errors(tmp_path):

@@ -50,6 +50,116 @@ rule analysis_overlap:
         " --out-csv {output.csv} > {log} 2>&1"
 
 
+# The IMP masks' same-language bound: the language's IMP again with another seed (the config seed plus the
+# offset), one run, no random baseline -- (rounds + 1) short trainings.
+rule analysis_imp_reseed:
+    input:
+        unpack(imp_inputs),
+    output:
+        json="results/analysis/imp-overlap/{model}/{task}/reseed/{imp_lang}/imp.json",
+        csv="results/analysis/imp-overlap/{model}/{task}/reseed/{imp_lang}/imp.csv",
+        masks=expand("results/analysis/imp-overlap/{{model}}/{{task}}/reseed/{{imp_lang}}/masks/round{r}.safetensors",
+                     r=imp_overlap_rounds()),
+    log:
+        "logs/analysis/imp-overlap/{model}/{task}/reseed/{imp_lang}.log",
+    wildcard_constraints:
+        model=re.escape(IMP["model"]),
+        task="|".join(IMP_TASK_NAMES),
+        imp_lang="[a-z]{2,3}(?:_[a-z0-9]{2,8})?",
+    params:
+        data=lambda wildcards: imp_data(wildcards.task, [wildcards.imp_lang]),
+        recipe=lambda wildcards: imp_recipe(wildcards.task),
+        out_dir="results/analysis/imp-overlap/{model}/{task}/reseed/{imp_lang}",
+        rate=IMP["rate"],
+        rounds=IMP["rounds"],
+        seed=config["seed"] + ANALYSIS["overlap"]["reseed_offset"],
+        device=IMP["device"],
+    threads: rule_threads("analysis_imp_reseed", 1)
+    resources:
+        **rule_resources("analysis_imp_reseed"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m langtickets subnetworks-imp --task {wildcards.task} --lang {wildcards.imp_lang}"
+        " --model {input.model} --model-name {wildcards.model} {params.data} {params.recipe} --rate {params.rate}"
+        " --rounds {params.rounds} --runs 0 --seed {params.seed} --device {params.device} --threads {threads}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Jaccard of the languages' IMP masks per layer at one pruning round (IMP paper, section 5, Figure 3).
+rule analysis_imp_overlap:
+    input:
+        unpack(imp_overlap_inputs),
+    output:
+        json="results/analysis/imp-overlap/{model}/{task}/round{round}.json",
+        csv="results/analysis/imp-overlap/{model}/{task}/round{round}.csv",
+    log:
+        "logs/analysis/imp-overlap/{model}/{task}/round{round}.log",
+    wildcard_constraints:
+        model=re.escape(IMP["model"]),
+        task="|".join(IMP_TASK_NAMES),
+        round="[0-9]{2}",
+    params:
+        pairs=imp_overlap_pairs,
+    resources:
+        **rule_resources("analysis_imp_overlap"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m langtickets analysis-mask-overlap --kind imp --model {wildcards.model} --task {wildcards.task}"
+        " {params.pairs} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
+
+
+# The language SFTs' same-language bound: the language's LT-SFT language SFT again with another seed.
+rule analysis_sft_reseed:
+    input:
+        unpack(sft_language_inputs),
+    output:
+        sft="results/analysis/sft-overlap/{model}/reseed/{lang}/lt-sft.safetensors",
+        json="results/analysis/sft-overlap/{model}/reseed/{lang}/lt-sft.json",
+    log:
+        "logs/analysis/sft-overlap/{model}/reseed/{lang}.log",
+    wildcard_constraints:
+        model="|".join(sorted(map(re.escape, sft_overlap_models()), key=len, reverse=True)) or "(?!)",
+    params:
+        model=sft_model_param,
+        budget=sft_budget_flag(SFT["language"]["k"]),
+        options=sft_language_options(),
+        runtime=sft_runtime_options(seed=config["seed"] + ANALYSIS["overlap"]["reseed_offset"]),
+        out_dir="results/analysis/sft-overlap/{model}/reseed/{lang}",
+    threads: rule_threads("analysis_sft_reseed", 1)
+    resources:
+        **training_resources("analysis_sft_reseed"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m langtickets language-sft --model {params.model} --model-name {wildcards.model}"
+        " --lang {wildcards.lang} --tokens {input.meta} --methods lt-sft {params.budget} {params.options}"
+        " {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Jaccard of the languages' LT-SFT language SFTs (their selected positions) per layer and the embeddings.
+rule analysis_sft_overlap:
+    input:
+        unpack(sft_overlap_inputs),
+    output:
+        json="results/analysis/sft-overlap/{model}.json",
+        csv="results/analysis/sft-overlap/{model}.csv",
+    log:
+        "logs/analysis/sft-overlap/{model}.log",
+    wildcard_constraints:
+        model="|".join(sorted(map(re.escape, sft_overlap_models()), key=len, reverse=True)) or "(?!)",
+    params:
+        pairs=sft_overlap_pairs,
+    resources:
+        **rule_resources("analysis_sft_overlap"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m langtickets analysis-mask-overlap --kind lt-sft --model {wildcards.model} {params.pairs}"
+        " --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
+
+
 rule analysis_structure:
     input:
         masks=expand("results/tickets/{{arch}}/{method}/masks.safetensors", method=TICKETS["methods"]),
@@ -123,6 +233,49 @@ rule analysis_retrieval:
         " --langs {params.langs} --parallel {input.parallel} --k {params.k} --top {params.tops}"
         " --max-sentences {params.max_sentences} --batch-size {params.batch_size} --max-length {params.max_length}"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+# Jaccard heatmaps of the IMP masks (one pruning round) and of the LT-SFT language SFTs, drawn by the ticket
+# overlap's figure from reports of the same layout.
+rule figure_imp_overlap:
+    input:
+        f"results/analysis/imp-overlap/{IMP['model']}/{{task}}/round{{round}}.json",
+    output:
+        **figure_files("imp-overlap-{task}-r{round}", "figure_imp_overlap", "Subnetworks", "IMP mask overlap ({task})"),
+    log:
+        "logs/figures/imp-overlap-{task}-r{round}.log",
+    wildcard_constraints:
+        task="|".join(IMP_TASK_NAMES),
+        round="[0-9]{2}",
+    params:
+        name="jaccard-heatmaps",
+        dpi=FIGURES_CFG["dpi"],
+        options=["kinds=all,attention,ffn"],
+    resources:
+        **rule_resources("figure_imp_overlap"),
+    conda:
+        "../../envs/figures.yaml"
+    shell:
+        FIGURE_SHELL
+
+
+rule figure_sft_overlap:
+    input:
+        "results/analysis/sft-overlap/{model}.json",
+    output:
+        **figure_files("sft-overlap-{model}", "figure_sft_overlap", "LT-SFT", "language-SFT overlap ({model})"),
+    log:
+        "logs/figures/sft-overlap-{model}.log",
+    params:
+        name="jaccard-heatmaps",
+        dpi=FIGURES_CFG["dpi"],
+        options=["kinds=all,attention,ffn"],
+    resources:
+        **rule_resources("figure_sft_overlap"),
+    conda:
+        "../../envs/figures.yaml"
+    shell:
+        FIGURE_SHELL
 
 
 # Every analysis: `snakemake analyses`.

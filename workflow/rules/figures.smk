@@ -1,8 +1,8 @@
 # Figures (results/figures/*.pdf|png, byte-identical on rerun) and tables (results/tables/*.csv|md), each in
 # the HTML report (`snakemake --report report.html`) with its caption from workflow/report/. They read only
-# files under results/. Every rule here is figure_* or table_*, and the analyses are analysis_*, so
-# `make figures` regenerates all of them from scratch and nothing upstream:
-#   snakemake figures --forcerun $(snakemake --list-rules | grep -E '^(analysis|figure|table)_')
+# files under results/. Every rule here is figure_* or table_* (and so are the other stages' figure and table
+# rules), so `make figures` regenerates all of them from scratch and reruns no other rule:
+#   snakemake figures --forcerun $(snakemake --list-rules | grep -E '^(figure|table)_')
 # Adding a figure: a draw function registered in langtickets.figures.base.FIGURES, a rule copied from a
 # neighbour (figure_files for the outputs, FIGURE_SHELL for the command), a caption, an entry in
 # figures_targets().

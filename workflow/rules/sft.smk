@@ -3,6 +3,8 @@
 # (model, task, source, method), zero-shot transfer by composition theta0 + phi_T + phi_L(target) per
 # (model, task, source) over every method and target, tables laid out like Tables 2 and 5, and the density
 # sweep of section 5.2 (one job per row of the grid). Jobs run every seed of their unit (one torch import).
+# Models are pretraining variants or Hugging Face models (tasks.external_models, e.g. mBERT and XLM-R, as in the
+# paper): those get token shards of their own tokenizer, results/tokens-{model}/{lang}/.
 # Inputs, targets and options: functions/sft.smk (included by common.smk).
 
 SFT_CONSTRAINTS = {
@@ -11,7 +13,39 @@ SFT_CONSTRAINTS = {
     "source": "[a-z]{2,3}(?:_[a-z0-9]{2,8})?(?:\\+[a-z]{2,3}(?:_[a-z0-9]{2,8})?)*",
     "method": "|".join(SFT_METHODS),
     "ld": "|".join(re.escape(d) for d in sft_sweep_language_densities()) or "(?!)",
+    "external": "|".join(sorted(map(re.escape, sft_external_models()), key=len, reverse=True)) or "(?!)",
 }
+
+
+# An external model's SFTs train on its own vocabulary: each language's sentences tokenized by its tokenizer.
+if sft_external_models():
+
+    rule tokenize_external:
+        input:
+            unpack(sft_tokenize_inputs),
+        output:
+            train="results/tokens-{model}/{lang}/train.bin",
+            valid="results/tokens-{model}/{lang}/valid.bin",
+            meta="results/tokens-{model}/{lang}/meta.json",
+        log:
+            "logs/tokens-{model}/{lang}/tokenize.log",
+        wildcard_constraints:
+            model=SFT_CONSTRAINTS["external"],
+        params:
+            tokenizer=sft_tokenize_source,
+            validation_fraction=TOKENIZE["validation_fraction"],
+            max_train_tokens=TOKENIZE["max_train_tokens"],
+            seed=config["seed"],
+        threads: 2
+        resources:
+            **rule_resources("tokenize"),
+        conda:
+            "../../envs/torch.yaml"
+        shell:
+            "python -m langtickets tokenize --lang {wildcards.lang} --sentences {input.sentences}"
+            " --hf-tokenizer {params.tokenizer} --train {output.train} --valid {output.valid} --meta {output.meta}"
+            " --validation-fraction {params.validation_fraction} --max-train-tokens {params.max_train_tokens}"
+            " --seed {params.seed} > {log} 2>&1"
 
 
 # Only with transfer entries configured (a rule without outputs could not name its log).
@@ -19,10 +53,7 @@ if sft_transfer_entries() and sft_models():
 
     rule language_sft:
         input:
-            model="results/pretrain/{model}/model",
-            meta="results/tokens/{lang}/meta.json",
-            train="results/tokens/{lang}/train.bin",
-            valid="results/tokens/{lang}/valid.bin",
+            unpack(sft_language_inputs),
         output:
             sft_language_outputs(),
         log:
@@ -31,6 +62,7 @@ if sft_transfer_entries() and sft_models():
             model=SFT_CONSTRAINTS["model"],
         params:
             launch=launch_command("language_sft"),
+            model=sft_model_param,
             methods=sft_language_methods(),
             budget=sft_budget_flag(SFT["language"]["k"]),
             options=sft_language_options(),
@@ -42,7 +74,7 @@ if sft_transfer_entries() and sft_models():
         conda:
             "../../envs/torch.yaml"
         shell:
-            "{params.launch} language-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} language-sft --model {params.model} --model-name {wildcards.model}"
             " --lang {wildcards.lang} --tokens {input.meta} --methods {params.methods} {params.budget} {params.options}"
             " {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -58,6 +90,7 @@ if sft_transfer_entries() and sft_models():
             **{key: SFT_CONSTRAINTS[key] for key in ("model", "task", "source", "method")},
         params:
             launch=launch_command("task_sft"),
+            model=sft_model_param,
             flags=sft_task_params,
             options=lambda wildcards: sft_task_options(wildcards.task),
             runtime=sft_runtime_options(),
@@ -68,7 +101,7 @@ if sft_transfer_entries() and sft_models():
         conda:
             "../../envs/torch.yaml"
         shell:
-            "{params.launch} task-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} task-sft --model {params.model} --model-name {wildcards.model}"
             " --method {wildcards.method} {params.flags} {params.options} {params.runtime} --threads {threads}"
             " --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -89,6 +122,7 @@ if sft_transfer_entries() and sft_models():
             wildcard_constraints:
                 model=SFT_CONSTRAINTS["model"],
             params:
+                model=sft_model_param,
                 flags=sft_eval_params(_entry),
                 task=_entry["task"],
                 source=_entry["tag"],
@@ -103,7 +137,7 @@ if sft_transfer_entries() and sft_models():
             conda:
                 "../../envs/torch.yaml"
             shell:
-                "python -m langtickets sft-transfer-eval --model {input.model} --model-name {wildcards.model}"
+                "python -m langtickets sft-transfer-eval --model {params.model} --model-name {wildcards.model}"
                 " --task {params.task} --source {params.source} {params.flags} --max-length {params.max_length}"
                 " --eval-batch-size {params.eval_batch_size} --runs {params.runs} {params.runtime} --threads {threads}"
                 " --out-dir {params.out_dir} > {log} 2>&1"
@@ -129,10 +163,7 @@ if sft_sweep_entries() and sft_sweep_models():
 
     rule language_sft_sweep:
         input:
-            model="results/pretrain/{model}/model",
-            meta="results/tokens/{lang}/meta.json",
-            train="results/tokens/{lang}/train.bin",
-            valid="results/tokens/{lang}/valid.bin",
+            unpack(sft_language_inputs),
         output:
             expand("results/sft/{{model}}/sweep/language/{{lang}}/d{density}.{ext}",
                    density=sft_sweep_language_densities(), ext=["safetensors", "json"]),
@@ -142,6 +173,7 @@ if sft_sweep_entries() and sft_sweep_models():
             model=SFT_CONSTRAINTS["model"],
         params:
             launch=launch_command("language_sft_sweep"),
+            model=sft_model_param,
             densities=sft_sweep_language_densities(),
             options=sft_language_options(SFT_SWEEP["language_max_steps"]),
             runtime=sft_runtime_options(),
@@ -152,7 +184,7 @@ if sft_sweep_entries() and sft_sweep_models():
         conda:
             "../../envs/torch.yaml"
         shell:
-            "{params.launch} language-sft --model {input.model} --model-name {wildcards.model}"
+            "{params.launch} language-sft --model {params.model} --model-name {wildcards.model}"
             " --lang {wildcards.lang} --tokens {input.meta} --densities {params.densities} {params.options}"
             " {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -174,6 +206,7 @@ if sft_sweep_entries() and sft_sweep_models():
                 ld=SFT_CONSTRAINTS["ld"],
             params:
                 launch=launch_command("sft_sweep"),
+                model=sft_model_param,
                 flags=sft_sweep_params(_entry),
                 options=sft_task_options(_entry["task"]),
                 runtime=sft_runtime_options(),
@@ -184,7 +217,7 @@ if sft_sweep_entries() and sft_sweep_models():
             conda:
                 "../../envs/torch.yaml"
             shell:
-                "{params.launch} sft-sweep --model {input.model} --model-name {wildcards.model} {params.flags}"
+                "{params.launch} sft-sweep --model {params.model} --model-name {wildcards.model} {params.flags}"
                 " {params.options} {params.runtime} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 

@@ -173,3 +173,54 @@ rule figure_head_pruning:
         "../../envs/figures.yaml"
     shell:
         FIGURE_SHELL
+
+
+rule table_imp_winning:
+    input:
+        [f"{imp_folder(IMP['model'], task, lang)}/imp.json" for task, langs in imp_units().items() for lang in langs],
+    output:
+        **table_files("imp-winning"),
+    log:
+        "logs/tables/imp-winning.log",
+    params:
+        name="imp-winning",
+    resources:
+        **rule_resources("table_imp_winning"),
+    conda:
+        "../../envs/figures.yaml"
+    shell:
+        TABLE_SHELL
+
+
+rule table_imp_relative_transfer:
+    input:
+        expand("results/analysis/imp/{model}/{task}/transfer-relative.csv", model=IMP["model"], task=imp_transfer_tasks()),
+    output:
+        **table_files("imp-relative-transfer"),
+    log:
+        "logs/tables/imp-relative-transfer.log",
+    params:
+        name="imp-relative-transfer",
+    resources:
+        **rule_resources("table_imp_relative_transfer"),
+    conda:
+        "../../envs/figures.yaml"
+    shell:
+        TABLE_SHELL
+
+
+rule table_head_dissociation:
+    input:
+        f"results/analysis/heads/{HEADS['model']}/dissociation.csv",
+    output:
+        **table_files("head-dissociation"),
+    log:
+        "logs/tables/head-dissociation.log",
+    params:
+        name="head-dissociation",
+    resources:
+        **rule_resources("table_head_dissociation"),
+    conda:
+        "../../envs/figures.yaml"
+    shell:
+        TABLE_SHELL

@@ -48,8 +48,13 @@ def jaccard_matrix(rows: np.ndarray) -> np.ndarray:
     Returns a float64 ``(languages, languages)`` matrix; a pair of empty rows is NaN.
     """
     as_int = np.asarray(rows, dtype=bool).astype(np.int64)
-    inter = as_int @ as_int.T
-    sizes = as_int.sum(axis=1)
+    return jaccard_from_counts(as_int @ as_int.T, as_int.sum(axis=1))
+
+
+def jaccard_from_counts(inter: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Jaccard matrix from pairwise intersection sizes ``(n, n)`` and set sizes ``(n,)``; NaN where the union
+    is empty. For masks too large to hold as boolean rows (index sets of an LT-SFT, :mod:`mask_overlap`)."""
+    inter, sizes = np.asarray(inter, dtype=np.int64), np.asarray(sizes, dtype=np.int64)
     union = sizes[:, None] + sizes[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
@@ -107,11 +112,20 @@ def intersection_pmf(groups: Sequence[tuple[int, int, int]]) -> tuple[int, np.nd
     offset, pmf = 0, np.ones(1)
     for units, kept_a, kept_b in groups:
         low, part = hypergeometric_pmf(int(units), int(kept_a), int(kept_b))
-        pmf = np.convolve(pmf, part)
+        pmf = _convolve(pmf, part)
         offset += low
         keep = np.flatnonzero(pmf > pmf.max() * _TAIL)
         offset, pmf = offset + keep[0], pmf[keep[0] : keep[-1] + 1]
     return offset, pmf / pmf.sum()
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.convolve``, by FFT for long arrays (BERT-size weight matrices give pmfs of ~1e4 entries)."""
+    if min(len(a), len(b)) < 64:
+        return np.convolve(a, b)
+    from scipy.signal import fftconvolve
+
+    return np.clip(fftconvolve(a, b), 0.0, None)  # FFT rounding leaves |noise| ~1e-17 of either sign
 
 
 def expected_random_jaccard(groups: Sequence[tuple[int, int, int]]) -> float:
@@ -190,7 +204,11 @@ def check_reproduces(masks: TicketMasks, scores_by_lang: Mapping[str, Mapping], 
 
 
 def _block(rows: np.ndarray, kept: np.ndarray, units: list[int]) -> dict[str, Any]:
-    jaccard, expected = jaccard_matrix(rows), expected_random_matrix(kept, units)
+    return overlap_block(jaccard_matrix(rows), expected_random_matrix(kept, units))
+
+
+def overlap_block(jaccard: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
+    """The JSON block of one scope: both matrices and their means over pairs of different languages."""
     return {
         "jaccard": matrix_to_json(jaccard),
         "random_expectation": matrix_to_json(expected),

@@ -11,7 +11,13 @@ adding a table is one function and one entry. Builders here:
 * ``family-coherence`` -- silhouette and intra- minus inter-family Jaccard per method, with the
   permutation null (from the structure analysis; section 4.3 in numbers);
 * ``interference`` -- mean uc per layer at the reported step and the mean gc/uc relative changes;
-* ``retrieval`` -- mean retrieval accuracy per variant and layer.
+* ``retrieval`` -- mean retrieval accuracy per variant and layer;
+* ``imp-winning`` -- the IMP paper's Table 2: per task and language the dense model, the sparsest winning
+  ticket and its sparsity, and the random subnetwork (from every ``imp.json``);
+* ``imp-relative-transfer`` -- footnote 15's average relative transfer per source language and sparsity
+  (Figure 6 in numbers, from every ``transfer-relative.csv``);
+* ``head-dissociation`` -- the MeSH paper's dissociation score D(alpha) per pair of units, mean over runs
+  (from ``dissociation.csv``).
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langtickets.analysis.common import Table, load_json, require_keys, write_table
 from langtickets.errors import ConfigError, InputError
@@ -186,6 +194,100 @@ def retrieval_table(inputs: Sequence[Path]) -> Table:
     return Table(("variant", "layer", *tops), tuple(rows), decimals=3)
 
 
+def imp_winning_table(inputs: Sequence[Path]) -> Table:
+    """IMP paper Table 2, one row per ``imp.json``: dense model, sparsest winning ticket, random subnetwork.
+
+    The random subnetwork is the one at the winning ticket's sparsity, or the nearest configured one
+    (``random_sparsity_pct`` says which); without a winning ticket the ticket and random columns are empty.
+    """
+    fix = "rerun the subnetworks_imp rule"
+    rows = []
+    for path in inputs:
+        result = load_json(path, "IMP result", fix)
+        require_keys(result, ["task", "lang", "metric", "dense", "levels", "random", "max_winning_sparsity"], path, fix)
+        sparsest = result["max_winning_sparsity"]
+        ticket = next((level for level in result["levels"] if level["sparsity"] == sparsest), None)
+        random = _nearest_level(result["random"], sparsest) if ticket is not None else None
+        dense = result["dense"]
+        rows.append({"task": result["task"], "lang": result["lang"], "metric": result["metric"],
+                     "dense": dense["mean"], "dense_std": dense["std"],
+                     "winning": _get(ticket, "mean"), "winning_std": _get(ticket, "std"),
+                     "sparsity_pct": _percent(sparsest), "random": _get(random, "mean"),
+                     "random_sparsity_pct": _percent(_get(random, "sparsity")),
+                     "dense_update": dense.get("selected_update"), "winning_update": _get(ticket, "selected_update")})
+    names = ("task", "lang", "metric", "dense", "dense_std", "winning", "winning_std", "sparsity_pct", "random",
+             "random_sparsity_pct", "dense_update", "winning_update")  # fmt: skip
+    return Table(names, tuple(rows))
+
+
+def _nearest_level(levels: Sequence[dict], sparsity: float) -> dict | None:
+    """The level at ``sparsity``, else the nearest one (the sparser of two equally near)."""
+    return min(levels, key=lambda level: (abs(level["sparsity"] - sparsity), -level["sparsity"]), default=None)
+
+
+def _get(level: dict | None, key: str) -> Any:
+    return None if level is None else level.get(key)
+
+
+def _percent(share: float | None) -> int | None:
+    return None if share is None else int(round(100 * share))
+
+
+def _number(text: str) -> float | None:
+    """A CSV cell as a float; empty (undefined) cells are ``None``."""
+    return float(text) if text not in ("", "nan") else None
+
+
+def relative_transfer_table(inputs: Sequence[Path]) -> Table:
+    """Footnote 15 per (task, source): one ``relative_S`` and ``successful_S`` column per sparsity S (%).
+
+    ``successful_S`` counts the targets the source's subnetwork transfers to within one standard deviation
+    (of ``targets``); the ``rand`` row is the random subnetwork averaged over every target.
+    """
+    fix = "rerun the subnetworks_transfer rule"
+    columns = ("task", "sparsity", "source", "relative", "successful")
+    records = [row for path in inputs for row in _read_csv(path, columns, fix)]
+    levels = sorted({_percent(float(r["sparsity"])) for r in records})
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        task, source, level = record["task"], record["source"], _percent(float(record["sparsity"]))
+        langs = {r["source"] for r in records if r["task"] == task and r["source"] != "rand"}
+        targets = len(langs) if source == "rand" else len(langs) - 1  # rand is averaged over every target
+        row = rows.setdefault((task, source), {"task": task, "source": source, "targets": targets})
+        row[f"relative_{level}"] = _number(record["relative"])
+        row[f"successful_{level}"] = int(record["successful"]) if record["successful"] else None
+    names = ("task", "source", "targets", *(f"{kind}_{level}" for level in levels for kind in ("relative", "successful")))
+    return Table(names, tuple(rows.values()))
+
+
+def _contrast(a: str, b: str) -> str:
+    """What a pair of units ``task/lang`` contrasts: languages (same task), tasks (same language) or both."""
+    (task_a, lang_a), (task_b, lang_b) = a.split("/", 1), b.split("/", 1)
+    return "language" if task_a == task_b else "task" if lang_a == lang_b else "task+language"
+
+
+def dissociation_table(inputs: Sequence[Path]) -> Table:
+    """D(alpha) (MeSH Eq. 2) per (alpha, pair of units): means over runs, and the spread of D over runs."""
+    fix = "rerun the subnetworks_heads rule"
+    values = ("rp_a_hb", "rp_a_ha", "rp_b_ha", "rp_b_hb", "d_a", "d_b", "d")
+    records = [row for path in inputs for row in _read_csv(path, ("run", "alpha", "heads", "a", "b", *values), fix)]
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for record in records:
+        groups.setdefault((record["alpha"], record["a"], record["b"]), []).append(record)
+    rows = []
+    for (alpha, a, b), runs in groups.items():
+        means = {key: _mean_defined([_number(r[key]) for r in runs]) for key in values}
+        d = [x for x in (_number(r["d"]) for r in runs) if x is not None]
+        rows.append({"a": a, "b": b, "contrast": _contrast(a, b), "alpha": float(alpha), "heads": int(runs[0]["heads"]),
+                     **means, "d_std": statistics.stdev(d) if len(d) > 1 else None, "runs": len(runs)})
+    return Table(("a", "b", "contrast", "alpha", "heads", *values, "d_std", "runs"), tuple(rows))
+
+
+def _mean_defined(values: Sequence[float | None]) -> float | None:
+    defined = [value for value in values if value is not None]
+    return statistics.fmean(defined) if defined else None
+
+
 #: table name -> builder and title; the CLI and the workflow's table_* rules use these names
 TABLES: dict[str, TableSpec] = {
     "perplexity": TableSpec(perplexity_table, "Validation perplexity per variant and language"),
@@ -195,6 +297,11 @@ TABLES: dict[str, TableSpec] = {
     "family-coherence": TableSpec(family_coherence_table, "Do tickets group by language family?"),
     "interference": TableSpec(interference_table, "Interference: mean uc per layer and gc/uc stability"),
     "retrieval": TableSpec(retrieval_table, "Parallel sentence retrieval accuracy per layer"),
+    "imp-winning": TableSpec(imp_winning_table, "Sparsest IMP winning tickets against the dense model and a random "
+                             "subnetwork"),
+    "imp-relative-transfer": TableSpec(relative_transfer_table, "Average relative transfer of IMP subnetworks "
+                                       "(footnote 15)"),
+    "head-dissociation": TableSpec(dissociation_table, "Dissociation score D(alpha) of attention heads"),
 }
 
 

@@ -71,7 +71,11 @@ def draw_jaccard_heatmaps(inputs: list[Path], options: Options):
     """
     (report,) = read_inputs(inputs, 1, "overlap report")
     kinds = options.names("kinds", ["all", "mu_q", "mu_v", "mu_w"])
-    layers = sorted(report["layers"], key=int)
+    layers = sorted(report["layers"], key=_scope_order)
+    known = sorted({kind for layer in layers for kind in report["layers"][layer]})
+    unknown = [kind for kind in kinds if kind not in known]
+    if unknown:
+        raise ConfigError(f"{inputs[0]} has no mask kind {unknown}; choose from {', '.join(known)}")
     langs = report["languages"]
     cell = max(1.5, 0.12 * len(langs))
     fig = new_figure(cell * (len(layers) + 1) + 0.8, cell * len(kinds) + 0.6)
@@ -80,18 +84,36 @@ def draw_jaccard_heatmaps(inputs: list[Path], options: Options):
     for row, kind in enumerate(kinds):
         for col, layer in enumerate(layers):
             block = report["layers"][layer].get(kind)
-            if block is None:
-                raise ConfigError(f"{inputs[0]} has no mask kind '{kind}'; choose from all, mu_q, mu_v, mu_w")
-            image = _heatmap(axes[row, col], block, langs, f"layer {layer} · {kind}", row == len(kinds) - 1, col == 0)
+            if block is None:  # e.g. the embeddings of an LT-SFT have only 'all'
+                axes[row, col].set_axis_off()
+                continue
+            name = f"layer {layer}" if layer.isdigit() else layer
+            lowest = all(k not in report["layers"][layer] for k in kinds[row + 1:])  # codes under the lowest map
+            image = _heatmap(axes[row, col], block, langs, f"{name} · {kind}", lowest, col == 0)
         last = axes[row, len(layers)]
         if kind == "all":
-            _heatmap(last, report["ticket"], langs, "whole ticket", True, False)
+            _heatmap(last, report["ticket"], langs, report.get("whole", "whole ticket"), True, False)
         else:
             last.set_axis_off()
     fig.colorbar(image, ax=axes, shrink=0.6, label="Jaccard similarity")
-    fig.suptitle(f"Overlap of {report['method']} tickets between languages ({report['arch']})\n"
-                 "J̄: mean over pairs; rand: random masks of the same densities")
+    subject = report.get("subject", f"{report['method']} tickets")
+    fig.suptitle(f"Overlap of {subject} between languages ({report['arch']})\n"
+                 "J̄: mean over pairs; rand: random masks of the same densities" + _same_line(report))
     return fig
+
+
+def _scope_order(scope: str) -> tuple[int, int, str]:
+    """Embeddings first, then the layers by number, then anything else (an SFT's MLM head)."""
+    if scope.isdigit():
+        return (1, int(scope), scope)
+    return (0 if scope == "embeddings" else 2, 0, scope)
+
+
+def _same_line(report: Mapping[str, Any]) -> str:
+    """A line 'same language, another seed: qaa 0.62' for the re-seeded languages of the report ('' if none)."""
+    values = {lang: entry["ticket"]["all"]["jaccard"] for lang, entry in report.get("same_language", {}).items()}
+    shown = ", ".join(f"{lang} {_num(value)}" for lang, value in values.items())
+    return f"\nsame language, another seed: {shown}" if shown else ""
 
 
 def _heatmap(ax: Any, block: Mapping[str, Any], langs: Sequence[str], title: str, xcodes: bool, ycodes: bool):

@@ -16,6 +16,10 @@ SFTs the baselines compose with) or, for the density sweep of §5.2, LT-SFTs at 
 (per density ``d{density}.safetensors``) plus a JSON next to it: K, non-zeros, steps, the selected
 checkpoints, the held-out loss of theta0 and of theta0 + phi, the ticket worn.
 
+``--model`` is a pretraining variant's folder or any Hugging Face masked LM (``AutoModelForMaskedLM``: mBERT,
+XLM-R), a local folder (offline) or a hub name; an external model's shard comes from ``tokenize --hf-tokenizer``
+with its own tokenizer, checked against the model's.
+
 Ticketed models (``--tickets language``): the language wears its own ticket throughout, so masked units get
 no gradient and the SFT lives inside the language's subnetwork; ``--tickets dense`` trains on all units.
 """
@@ -39,7 +43,6 @@ from langtickets.errors import ConfigError, InputError
 from langtickets.io import write_json
 from langtickets.masks import TicketMasks
 from langtickets.mlm import mlm_batches
-from langtickets.model import load_model
 from langtickets.parallel import is_main_process
 from langtickets.seeding import derive_seed
 from langtickets.sft.cli import (
@@ -56,6 +59,7 @@ from langtickets.sft.lt_sft import bitfit, full_finetune, lt_sft, rand_sft
 from langtickets.sft.params import ParameterPlan, language_sft_plan
 from langtickets.sft.taskmodel import sft_summary
 from langtickets.sft.training import LtSftConfig, training_steps
+from langtickets.tasks.encoders import load_masked_lm
 from langtickets.tasks.protocols import wearing
 from langtickets.tokens import TokenShard, check_tokenizer
 
@@ -117,8 +121,8 @@ class LanguageData:
 
 
 def open_shard(tokens: str | Path, lang: str, model_dir: Path, vocab_size: int) -> TokenShard:
-    """The language's token shard, checked against the model's vocabulary (and tokenizer, when the folder has
-    one)."""
+    """The language's token shard, checked against the model's vocabulary and tokenizer (the folder's
+    tokenizer.json, or for a hub model the tokenizer name the tokenize stage recorded)."""
     shard = TokenShard.open(tokens)
     if shard.meta.get("lang", lang) != lang:
         raise InputError(shard.meta_path, f"holds '{shard.meta['lang']}' tokens, not '{lang}'",
@@ -128,7 +132,19 @@ def open_shard(tokens: str | Path, lang: str, model_dir: Path, vocab_size: int) 
                          "embeddings", "tokenize with the vocabulary the model was pretrained with")  # fmt: skip
     if (model_dir / "tokenizer.json").is_file():
         check_tokenizer(shard, model_dir)
+    elif not model_dir.exists() and shard.meta.get("tokenizer_source", str(model_dir)) != str(model_dir):
+        raise InputError(shard.meta_path, f"was tokenized with '{shard.meta['tokenizer_source']}', not with the "
+                         f"tokenizer of '{model_dir}'", "tokenize with --hf-tokenizer set to the model")  # fmt: skip
     return shard
+
+
+def max_positions(model: nn.Module) -> int:
+    """Usable sequence length: RoBERTa-style embeddings number positions after the padding index (XLM-R: 514
+    positions, 512 usable)."""
+    embeddings = getattr(model.base_model, "embeddings", None)
+    offset = getattr(embeddings, "padding_idx", None)
+    limit = model.config.max_position_embeddings
+    return limit - offset - 1 if isinstance(offset, int) and hasattr(embeddings, "position_embeddings") else limit
 
 
 def language_data(shard: TokenShard, lang: str, settings: LanguageSftSettings, vocab_size: int) -> LanguageData:
@@ -215,11 +231,11 @@ def train_language_sfts(model_dir: str | Path, tokens: str | Path, lang: str, jo
                         device: torch.device) -> list[dict]:  # fmt: skip
     """Train one SFT per ``jobs`` entry (output path -> (method, budget)); write each with its JSON."""
     model_dir = Path(model_dir)
-    model = load_model(model_dir).to(device)
+    model = load_masked_lm(model_dir).to(device)
     shard = open_shard(tokens, lang, model_dir, model.config.vocab_size)
-    if settings.seq_len > model.config.max_position_embeddings:
-        raise ConfigError(f"--seq-len {settings.seq_len} exceeds the model's {model.config.max_position_embeddings} "
-                          "positions; lower it")  # fmt: skip
+    if settings.seq_len > max_positions(model):
+        raise ConfigError(f"--seq-len {settings.seq_len} exceeds the model's {max_positions(model)} positions; "
+                          "lower it")  # fmt: skip
     masks_file = model_dir / "masks.safetensors"
     masks = TicketMasks.load(masks_file, model) if masks_file.is_file() else None
     mask = ticket_for(masks, lang, settings.tickets, settings.mask_fallback)
@@ -240,7 +256,8 @@ def train_language_sfts(model_dir: str | Path, tokens: str | Path, lang: str, jo
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langtickets language-sft", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="pretrained model folder (results/pretrain/V/model)")
+    parser.add_argument("--model", type=Path, required=True,
+                        help="pretrained masked LM: a folder (results/pretrain/V/model) or a Hugging Face hub name")
     parser.add_argument("--model-name", required=True, help="the model's name in results (e.g. dense)")
     parser.add_argument("--lang", required=True)
     parser.add_argument("--tokens", type=Path, required=True, help="the language's token folder or its meta.json")

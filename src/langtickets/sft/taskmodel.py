@@ -1,7 +1,7 @@
 """Task models and SFT files as the SFT stages use them (Ansell et al., §3.2).
 
 A language SFT is trained on the pretrained MLM (``BertForMaskedLM``: parameters ``bert.*`` plus the MLM head
-``cls.*``); task SFTs and transfer run on a task model (:class:`~langtickets.tasks.heads.TaskModel`:
+``cls.*``; XLM-R: ``roberta.*`` and ``lm_head.*``; the SFT notes its ``base_model_prefix``); task SFTs and transfer run on a task model (:class:`~langtickets.tasks.heads.TaskModel`:
 ``encoder.*`` plus ``head.*``). :func:`load_language_sft` reads a language SFT and renames its encoder
 entries into the task model's namespace, dropping the MLM-head entries (optional ones: a tagger has no MLM
 head), so ``theta0 + phi_T + phi_L`` is a plain composition on one model.

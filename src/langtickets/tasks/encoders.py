@@ -98,6 +98,27 @@ def load_pretrained(source: str | Path) -> Pretrained:
     return Pretrained(encoder, load_tokenizer(source), masks, str(source))
 
 
+def load_masked_lm(source: str | Path) -> nn.Module:
+    """A pretrained masked LM (``AutoModelForMaskedLM``: BERT, XLM-R, ...) from a folder (offline) or a hub name
+    (needs a network or a filled HF_HOME cache), in eval mode; the language SFTs train on it."""
+    from transformers import AutoModelForMaskedLM
+
+    path = Path(source)
+    local = path.exists()
+    if local and not (path / "config.json").is_file():
+        raise InputError(path, "not a model folder (no config.json)",
+                         "pass results/pretrain/VARIANT/model or a Hugging Face model name")  # fmt: skip
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(str(source), local_files_only=local, use_safetensors=True)
+    except (OSError, ValueError) as error:  # ValueError: not a valid hub name either (e.g. a missing folder)
+        raise ConfigError(
+            f"cannot load masked LM '{source}' ({str(error).splitlines()[0]}); give a local model folder, or a hub "
+            "name with a network or a filled HF_HOME cache"
+        ) from None
+    model.eval()
+    return model
+
+
 def mask_language(
     masks: TicketMasks | None, lang: str, *, dense: bool = False, fallback: str | None = None
 ) -> str | None:

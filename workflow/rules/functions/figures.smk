@@ -73,6 +73,6 @@ def figures_targets():
     if retrieval_enabled():
         figures += expand("results/figures/retrieval.{ext}", ext=FIGURE_FORMATS)
         tables.append("retrieval")
-    figures += subnetworks_figures() + sft_density_figure() + headsub_figures()
+    figures += subnetworks_figures() + sft_density_figure() + headsub_figures() + mask_overlap_figures()
     tables = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md"])
     return figures + tables + tasks_tables() + sft_targets()

@@ -10,12 +10,12 @@ def _sft_where(key):
 
 
 def _sft_check_models(models, key):
-    pretrained = config["pretrain"]["variants"]
-    unknown = [m for m in models if m not in VARIANTS or m not in pretrained]
+    pretrained, external = config["pretrain"]["variants"], TASKS_CFG["external_models"]
+    unknown = [m for m in models if not (m in VARIANTS and m in pretrained) and m not in external]
     if unknown:
         raise ConfigError(
-            f"{_sft_where(key)} names {unknown}, which are not pretraining variants in pretrain.variants; SFTs are "
-            "trained on the token shards of our own vocabulary, so only pretrained variants qualify"
+            f"{_sft_where(key)} names {unknown}, which are neither pretraining variants in pretrain.variants nor "
+            "tasks.external_models; add a Hugging Face model (hub name or local folder) under tasks.external_models"
         )
     return list(models)
 
@@ -23,6 +23,47 @@ def _sft_check_models(models, key):
 def sft_models():
     """Models that get SFTs: sft.models, else the tasks stage's models that are pretraining variants."""
     return _sft_check_models(SFT["models"] or [m for m in task_models() if m in VARIANTS], "models")
+
+
+def sft_external_models():
+    """SFT models that are tasks.external_models (Hugging Face models: their own tokenizer and token shards)."""
+    return [m for m in dict.fromkeys(sft_models() + sft_sweep_models()) if m in TASKS_CFG["external_models"]]
+
+
+def sft_model_source(model):
+    """What the SFT stages load: a pretraining variant's folder, or an external model's folder or hub name."""
+    return model_source(model)
+
+
+def sft_model_inputs(model):
+    """The model as a Snakemake input: its folder (a hub name is no file)."""
+    return model_inputs(model)
+
+
+def sft_model_param(wildcards):
+    return sft_model_source(wildcards.model)
+
+
+def sft_tokenize_inputs(wildcards):
+    """An external model's tokenize job: the language's sentences, and the model folder when it is local."""
+    return {"sentences": f"results/corpus/{wildcards.lang}/sentences.txt.gz",
+            "model": sft_model_inputs(wildcards.model)}  # fmt: skip
+
+
+def sft_tokenize_source(wildcards):
+    return sft_model_source(wildcards.model)
+
+
+def sft_tokens(model, lang):
+    """A language's token folder for a model: the shared vocabulary's, or results/tokens-{model}/ made with an
+    external model's own tokenizer."""
+    return f"results/tokens-{model}/{lang}" if model in TASKS_CFG["external_models"] else f"results/tokens/{lang}"
+
+
+def sft_language_inputs(wildcards):
+    tokens = sft_tokens(wildcards.model, wildcards.lang)
+    return {"model": sft_model_inputs(wildcards.model), "meta": f"{tokens}/meta.json",
+            "train": f"{tokens}/train.bin", "valid": f"{tokens}/valid.bin"}  # fmt: skip
 
 
 def sft_transfer_entries():
@@ -95,9 +136,10 @@ def sft_language_options(cap=None):
     )
 
 
-def sft_runtime_options():
+def sft_runtime_options(seed=None):
+    """Seed (the config's unless given: the overlap analysis' second language SFT), tickets and device flags."""
     return (
-        f"--seed {config['seed']} --tickets {SFT['tickets']} --mask-fallback {TASKS_CFG['mask_fallback']}"
+        f"--seed {config['seed'] if seed is None else seed} --tickets {SFT['tickets']} --mask-fallback {TASKS_CFG['mask_fallback']}"
         f" --device {TASKS_CFG['device']}"
     )
 
@@ -135,7 +177,7 @@ def sft_task_inputs(wildcards):
     entry = sft_entry(wildcards.task, wildcards.source)
     sources = [lang for lang in entry["sources"] if lang in LANGS]
     return {
-        "model": f"results/pretrain/{wildcards.model}/model",
+        "model": sft_model_inputs(wildcards.model),
         "language": [sft_language_sft(wildcards.model, lang, wildcards.method) for lang in sources],
         "data": [f for lang in entry["sources"] for f in task_files(wildcards.task, lang, ["train", "dev"])],
     }
@@ -193,7 +235,7 @@ def sft_eval_inputs(entry):
         language = [sft_language_sft(wildcards.model, lang, method) for method in entry["methods"]
                     for lang in entry["targets"] if lang in LANGS]  # fmt: skip
         tests = [f for lang in entry["targets"] for f in task_files(entry["task"], lang, ["test"])]
-        return {"model": f"results/pretrain/{wildcards.model}/model", "task_sfts": task_sfts,
+        return {"model": sft_model_inputs(wildcards.model), "task_sfts": task_sfts,
                 "language": language, "data": tests}  # fmt: skip
 
     return inputs
@@ -299,7 +341,7 @@ def sft_sweep_inputs(entry):
         data = task_files(entry["task"], entry["source"], ["train", "dev"])
         data += [f for lang in entry["targets"] for f in task_files(entry["task"], lang, ["test"])]
         language = [sft_sweep_language_sft(wildcards.model, lang, wildcards.ld) for lang in langs]
-        return {"model": f"results/pretrain/{wildcards.model}/model", "data": data, "language": language}
+        return {"model": sft_model_inputs(wildcards.model), "data": data, "language": language}
 
     return inputs
 

@@ -162,11 +162,15 @@ def imp_transfer_tasks():
 
 
 def subnetworks_figures():
-    """Figures of the configured IMP and head analyses (for the `figures` target)."""
+    """Figures and tables of the configured IMP and head analyses (for the `figures` target)."""
     names = ["imp-sparsity"] if imp_units() else []
     names += ["imp-transfer"] if imp_transfer_tasks() else []
     names += ["head-importance", "head-pruning"] if heads_units() else []
-    return expand("results/figures/{name}.{ext}", name=names, ext=["pdf", "png"])
+    tables = ["imp-winning"] if imp_units() else []
+    tables += ["imp-relative-transfer"] if imp_transfer_tasks() else []
+    tables += ["head-dissociation"] if heads_units() else []
+    return (expand("results/figures/{name}.{ext}", name=names, ext=["pdf", "png"])
+            + expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md"]))  # fmt: skip
 
 
 def subnetworks_targets():
