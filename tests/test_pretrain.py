@@ -269,6 +269,25 @@ def test_perplexity_is_deterministic(workspace, one_thread):
     assert runs[0]["qaa"]["perplexity"] != dense["qaa"]["perplexity"]  # the ticket is used
 
 
+def test_a_language_without_validation_tokens_gets_no_perplexity_instead_of_failing(workspace, one_thread, capsys):
+    """A wiki of a single article puts its only document in training (real-sample: af)."""
+    from types import SimpleNamespace
+
+    from langtickets.model import load_model
+    from langtickets.pretrain_loop import validation_perplexity
+    from langtickets.tokens import TokenShard
+
+    model = load_model(workspace / "init" / "base")
+    shards = {lang: TokenShard.open(workspace / "tokens" / lang) for lang in LANGS}
+    empty = shards[LANGS[0]]
+    shards[LANGS[0]] = SimpleNamespace(valid=empty.valid[:0], train=empty.train, meta=empty.meta,
+                                       meta_path=empty.meta_path)  # fmt: skip
+    ppl = validation_perplexity(model, shards, None, 16, 2, 4, 3, VOCAB, 0.15)
+    assert ppl[LANGS[0]]["perplexity"] is None and ppl[LANGS[0]]["reason"] == "no validation tokens"
+    assert all(ppl[lang]["perplexity"] > 1 for lang in LANGS[1:])
+    assert "no validation tokens" in capsys.readouterr().err
+
+
 def test_killed_run_resumes_to_identical_weights(workspace, tmp_path, one_thread, capsys):
     """SIGKILL a real process after its first checkpoint; the rerun must end bitwise equal to a clean run."""
     from safetensors.torch import load_file

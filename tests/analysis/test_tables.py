@@ -39,6 +39,12 @@ def test_perplexity_rows_per_variant_with_the_mean(tmp_path):
         perplexity_table([*files, tmp_path / "odd.json"])
 
 
+def test_a_language_without_validation_text_is_an_empty_cell_left_out_of_the_mean(tmp_path):
+    table = perplexity_table([perplexity_file(tmp_path / "dense.json", "dense", {"qaa": 10.0, "af": None, "qab": 20.0})])
+    assert table.rows[0]["af"] is None and table.rows[0]["avg"] == 15.0
+    assert "|  |" in table_markdown(table, "t") or "| |" in table_markdown(table, "t")
+
+
 def test_flops_rows_name_their_variant(tmp_path):
     path = tmp_path / "flops.csv"
     path.write_text(

@@ -60,12 +60,15 @@ def perplexity_table(inputs: Sequence[Path]) -> Table:
     for path in inputs:
         data = load_json(path, "perplexity file", "rerun the pretrain rule")
         require_keys(data, ["variant", "languages"], path, "rerun the pretrain rule")
-        per_lang = {lang: float(entry["perplexity"]) for lang, entry in data["languages"].items()}
+        # a language without validation tokens has no perplexity: an empty cell, left out of the average
+        per_lang = {lang: None if entry["perplexity"] is None else float(entry["perplexity"])
+                    for lang, entry in data["languages"].items()}
         langs = langs or list(per_lang)
         if sorted(per_lang) != sorted(langs):
             raise InputError(path, f"languages {sorted(per_lang)} differ from {sorted(langs)}",
                              "compare variants pretrained on the same languages")
-        rows.append({"variant": data["variant"], **per_lang, "avg": sum(per_lang.values()) / len(per_lang)})
+        known = [value for value in per_lang.values() if value is not None]
+        rows.append({"variant": data["variant"], **per_lang, "avg": sum(known) / len(known) if known else None})
     return Table(("variant", *(langs or []), "avg"), tuple(rows), decimals=2)
 
 
