@@ -53,5 +53,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sft.py
 
 clean:
-	find results -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+	rm -rf results
 	rm -rf logs .snakemake resources/demo resources/dumps

@@ -67,8 +67,7 @@ def check_shell_safe(config: Mapping[str, Any], configfiles: Iterable[str | Path
             shown = " ".join(repr(ch) for ch in bad)
             raise ConfigError(
                 f"{_files(configfiles)}: config key '{_key(path)}' = {value!r} holds {shown}; config values may "
-                "only use letters, digits and _ . / {{ }} : @ + , = % ~ - (rename the file or directory)"
-                .replace("{{", "{").replace("}}", "}")
+                "only use letters, digits and _ . / { } : @ + , = % ~ - (rename the file or directory)"
             )
 
 

@@ -76,24 +76,31 @@ def load_tokenizer(source: str | Path) -> Any:
                          "save the tokenizer files next to the model or give a hub name") from None  # fmt: skip
 
 
-def load_pretrained(source: str | Path) -> Pretrained:
-    """Load the encoder, tokenizer and (if present) ticket masks from a folder or a hub name."""
+def _load_from(source: str | Path, what: str, load) -> tuple[nn.Module, bool]:
+    """``load(name, local)`` for a model folder (offline) or a hub name (network or a filled HF_HOME cache),
+    in eval mode, with one-line errors; returns the model and whether ``source`` is a local folder."""
     path = Path(source)
     local = path.exists()
     if local and not (path / "config.json").is_file():
         raise InputError(path, "not a model folder (no config.json)",
                          "pass results/pretrain/VARIANT/model or a Hugging Face model name")  # fmt: skip
     try:
-        encoder = _encoder_from_pretrained(str(source), local)
-    except OSError as error:
+        model = load(str(source), local)
+    except (OSError, ValueError) as error:  # ValueError: not a valid hub name either (e.g. a missing folder)
         raise ConfigError(
-            f"cannot load model '{source}' ({str(error).splitlines()[0]}); give a local model folder, or a hub "
+            f"cannot load {what} '{source}' ({str(error).splitlines()[0]}); give a local model folder, or a hub "
             "name with a network or a filled HF_HOME cache"
         ) from None
-    encoder.eval()
+    model.eval()
+    return model, local
+
+
+def load_pretrained(source: str | Path) -> Pretrained:
+    """Load the encoder, tokenizer and (if present) ticket masks from a folder or a hub name."""
+    encoder, local = _load_from(source, "model", _encoder_from_pretrained)
     masks = None
-    if local and (path / MASKS_FILE).is_file():
-        masks = TicketMasks.load(path / MASKS_FILE)
+    if local and (Path(source) / MASKS_FILE).is_file():
+        masks = TicketMasks.load(Path(source) / MASKS_FILE)
         masks.check_model(encoder)
     return Pretrained(encoder, load_tokenizer(source), masks, str(source))
 
@@ -103,20 +110,10 @@ def load_masked_lm(source: str | Path) -> nn.Module:
     (needs a network or a filled HF_HOME cache), in eval mode; the language SFTs train on it."""
     from transformers import AutoModelForMaskedLM
 
-    path = Path(source)
-    local = path.exists()
-    if local and not (path / "config.json").is_file():
-        raise InputError(path, "not a model folder (no config.json)",
-                         "pass results/pretrain/VARIANT/model or a Hugging Face model name")  # fmt: skip
-    try:
-        model = AutoModelForMaskedLM.from_pretrained(str(source), local_files_only=local, use_safetensors=True)
-    except (OSError, ValueError) as error:  # ValueError: not a valid hub name either (e.g. a missing folder)
-        raise ConfigError(
-            f"cannot load masked LM '{source}' ({str(error).splitlines()[0]}); give a local model folder, or a hub "
-            "name with a network or a filled HF_HOME cache"
-        ) from None
-    model.eval()
-    return model
+    def load(name: str, local: bool) -> nn.Module:
+        return AutoModelForMaskedLM.from_pretrained(name, local_files_only=local, use_safetensors=True)
+
+    return _load_from(source, "masked LM", load)[0]
 
 
 def mask_language(
