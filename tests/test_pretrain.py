@@ -270,7 +270,7 @@ def test_perplexity_is_deterministic(workspace, one_thread):
 
 
 def test_a_language_without_validation_tokens_gets_no_perplexity_instead_of_failing(workspace, one_thread, capsys):
-    """A wiki of a single article puts its only document in training (real-sample: af)."""
+    """A wiki of one single-sentence article has nothing to hold out (a longer one keeps its last sentences)."""
     from types import SimpleNamespace
 
     from langtickets.model import load_model

@@ -16,6 +16,7 @@ from langtickets.tokens import (
     TokenShard,
     check_tokenizer,
     choose_validation,
+    held_out_count,
     stream_dtype,
     tokenize_language,
 )
@@ -112,15 +113,34 @@ def test_validation_count_rules():
     assert choose_validation(2, 0.05, rng).sum() == 1  # at least one validation document
     assert choose_validation(3, 0.9, rng).sum() == 2  # never all documents
     assert choose_validation(1000, 0.05, rng).sum() == 50
+    assert [held_out_count(n, 0.2) for n in (0, 1, 2, 10, 11)] == [0, 0, 1, 2, 2]
 
 
-def test_single_document_gives_an_empty_validation_stream(tmp_path, tokenizer_file):
-    path = write_sentences(tmp_path / "one.txt.gz", DOCUMENTS[:1])
+def test_single_document_holds_out_its_last_sentences(tmp_path, tokenizer_file):
+    """A one-article wiki: the last round(0.2 * 21) = 4 sentences are the validation text, in order."""
+    sentences = [sentence for document in DOCUMENTS for sentence in document]
+    path = write_sentences(tmp_path / "one.txt.gz", [sentences])
+    meta = tokenize_language(make_config(path, tokenizer_file, tmp_path / "out"))
+    shard = TokenShard.open(tmp_path / "out" / "meta.json")
+    assert len(sentences) == 21
+    head, tail = sentences[:-4], sentences[-4:]
+    assert split_at_sep(shard.train) == expected_documents(tokenizer_file, [head])
+    assert split_at_sep(shard.valid) == expected_documents(tokenizer_file, [tail])
+    assert meta["validation_unit"] == "sentences"
+    assert (meta["splits"]["train"]["sentences"], meta["splits"]["valid"]["sentences"]) == (17, 4)
+    # several documents: whole documents, as before
+    several = tokenize_language(make_config(write_sentences(tmp_path / "two.txt.gz", DOCUMENTS[:2]),
+                                            tokenizer_file, tmp_path / "two"))  # fmt: skip
+    assert several["validation_unit"] == "documents" and several["splits"]["valid"]["documents"] == 1
+
+
+def test_single_sentence_gives_an_empty_validation_stream(tmp_path, tokenizer_file):
+    path = write_sentences(tmp_path / "one.txt.gz", [DOCUMENTS[4]])
     meta = tokenize_language(make_config(path, tokenizer_file, tmp_path / "out"))
     shard = TokenShard.open(tmp_path / "out" / "meta.json")
     assert meta["splits"]["valid"]["tokens"] == 0 and len(shard.valid) == 0
     assert (tmp_path / "out" / "valid.bin").stat().st_size == 0
-    assert split_at_sep(shard.train) == expected_documents(tokenizer_file, DOCUMENTS[:1])
+    assert split_at_sep(shard.train) == expected_documents(tokenizer_file, [DOCUMENTS[4]])
 
 
 def test_train_cap_cuts_at_a_document_boundary(sentences, tokenizer_file, tmp_path):

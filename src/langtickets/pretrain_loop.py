@@ -79,7 +79,7 @@ def validation_perplexity(model: nn.Module, shards: Mapping[str, TokenShard], sw
     device = next(model.parameters()).device
     result = {}
     for lang, shard in shards.items():
-        if len(shard.valid) == 0:  # e.g. a wiki of one article: every document went to training
+        if len(shard.valid) == 0:  # e.g. a wiki of one article of one sentence: all of it went to training
             tqdm.write(f"warning: {shard.meta_path}: no validation tokens for '{lang}'; its perplexity is left "
                        "empty (more text or a larger tokenize.validation_fraction gives it one)", file=sys.stderr)
             result[lang] = {"loss": None, "perplexity": None, "masked_tokens": 0, "sequences": 0,

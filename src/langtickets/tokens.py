@@ -1,10 +1,14 @@
 """tokenize: one language's sentences -> packed, memory-mappable token-id streams train.bin / valid.bin.
 
 Documents (not sentences) are split between train and validation with a seeded RNG, so no document
-straddles the two. Each stream is the concatenation, document by document, of its sentences' sub-word ids
-(no special tokens) with the ``[SEP]`` id after every document; ids are little-endian ``uint16`` when the
-vocabulary has at most 65535 entries, else ``uint32``. ``meta.json`` records the format, the tokenizer's
-SHA-256, its special ids and the counts. Pretraining and SNIP read the streams through :class:`TokenShard`,
+straddles the two. A language whose text is one document (a wiki with a single article) cannot be split that
+way; its last sentences are held out instead, a contiguous block at the end, so no sentence is in both
+streams (``validation_unit`` in ``meta.json`` says which rule applied).
+
+Each stream is the concatenation, document by document, of its sentences' sub-word ids (no special tokens)
+with the ``[SEP]`` id after every document; ids are little-endian ``uint16`` when the vocabulary has at most
+65535 entries, else ``uint32``. ``meta.json`` records the format, the tokenizer's SHA-256, its special ids and
+the counts. Pretraining and SNIP read the streams through :class:`TokenShard`,
 which hands out random contiguous windows (to be wrapped as ``[CLS] window [SEP]``).
 
 ``--tokenizer`` takes the project's ``tokenizer.json`` (train-vocab); ``--hf-tokenizer`` instead takes an
@@ -89,14 +93,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def held_out_count(items: int, fraction: float) -> int:
+    """How many of ``items`` go to validation: ``round(fraction * items)``, at least one when there are two
+    or more, and never all of them."""
+    return 0 if items < 2 else min(items - 1, max(1, round(fraction * items)))
+
+
 def choose_validation(documents: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of the validation documents: ``round(fraction * documents)`` of them, at least one
-    when there are two or more documents, and never all of them."""
-    if documents < 2:
-        return np.zeros(documents, dtype=bool)
-    count = min(documents - 1, max(1, round(fraction * documents)))
+    """Boolean mask of the validation documents, :func:`held_out_count` of them chosen with ``rng``."""
     mask = np.zeros(documents, dtype=bool)
-    mask[rng.choice(documents, size=count, replace=False)] = True
+    mask[rng.choice(documents, size=held_out_count(documents, fraction), replace=False)] = True
     return mask
 
 
@@ -225,19 +231,26 @@ def _open(config: TokenizeConfig) -> OpenedTokenizer:
 
 
 def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter], validation: np.ndarray,
-                       bar: tqdm) -> Iterator[_Batch]:
-    """Group whole documents into batches of about ``batch_size`` sentences, routed to their split."""
+                       bar: tqdm, tail: int = 0) -> Iterator[_Batch]:
+    """Group whole documents into batches of about ``batch_size`` sentences, routed to their split.
+
+    ``tail`` > 0 (a one-document language): that document's last ``tail`` sentences go to validation.
+    """
     batch = _Batch()
     remaining_valid = int(validation.sum())
     for index, document in enumerate(iter_documents(config.sentences)):
-        writer = writers["valid"] if validation[index] else writers["train"]
-        remaining_valid -= bool(validation[index])
         bar.update(len(document))
-        if writer.full:  # capped train stream: do not spend time encoding what is dropped
-            writer.dropped += 1
+        if tail:
+            parts = [(writers["train"], document[:-tail]), (writers["valid"], document[-tail:])]
         else:
-            batch.sentences.extend(document)
-            batch.documents.append((writer, len(document)))
+            parts = [(writers["valid"] if validation[index] else writers["train"], document)]
+            remaining_valid -= bool(validation[index])
+        for writer, part in parts:
+            if writer.full:  # capped train stream: do not spend time encoding what is dropped
+                writer.dropped += 1
+            else:
+                batch.sentences.extend(part)
+                batch.documents.append((writer, len(part)))
         if len(batch.sentences) >= config.batch_size:
             yield batch
             batch = _Batch()
@@ -249,14 +262,14 @@ def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter]
 
 
 def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Mapping[str, SplitWriter],
-                      validation: np.ndarray, sentences: int) -> None:
+                      validation: np.ndarray, sentences: int, tail: int) -> None:
     # encode_batch_fast (no character offsets) releases the GIL, so one worker thread encodes batch k while
     # this thread reads batch k+1 and writes batch k-1. Writes stay in file order, so the output does not
     # depend on timing.
     pending: tuple[Future, _Batch] | None = None
     with (tqdm(total=sentences, unit="sent", desc=f"tokenize {config.lang}", file=sys.stderr, mininterval=2) as bar,
           ThreadPoolExecutor(max_workers=1) as pool):
-        for batch in _document_batches(config, writers, validation, bar):
+        for batch in _document_batches(config, writers, validation, bar, tail):
             future = pool.submit(tokenizer.encode_batch_fast, batch.sentences, add_special_tokens=False)
             if pending is not None:
                 _write_batch(pending[0].result(), pending[1])
@@ -266,7 +279,7 @@ def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Map
 
 
 def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size: int, opened: OpenedTokenizer,
-          dtype: np.dtype) -> dict:
+          dtype: np.dtype, tail: int) -> dict:
     splits = {name: writer.counts() for name, writer in writers.items()}
     subwords = sum(split["tokens"] - split["documents"] for split in splits.values())
     unk = sum(split["unk_tokens"] for split in splits.values())
@@ -285,6 +298,7 @@ def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size
         "dropped_train_documents": writers["train"].dropped,
         "truncated_train_document": writers["train"].truncated,
         "validation_fraction": config.validation_fraction,
+        "validation_unit": "sentences" if tail else "documents",
         "max_train_tokens": config.max_train_tokens,
         "seed": config.seed,
     }
@@ -309,6 +323,7 @@ def tokenize_language(config: TokenizeConfig) -> dict:
                          "check the corpus stages' output for this language or remove it from the config")
     rng = np.random.default_rng(derive_seed(config.seed, "tokenize", config.lang))
     validation = choose_validation(counts.documents, config.validation_fraction, rng)
+    tail = held_out_count(counts.sentences, config.validation_fraction) if counts.documents == 1 else 0
     with contextlib.ExitStack() as stack:
         writers = {
             name: SplitWriter(
@@ -318,8 +333,8 @@ def tokenize_language(config: TokenizeConfig) -> dict:
             )
             for name, path in (("train", config.train), ("valid", config.valid))
         }
-        _encode_documents(config, tokenizer, writers, validation, counts.sentences)
-    meta = _meta(config, writers, vocab_size, opened, dtype)
+        _encode_documents(config, tokenizer, writers, validation, counts.sentences, tail)
+    meta = _meta(config, writers, vocab_size, opened, dtype, tail)
     write_json(config.meta, meta)
     return meta
 
@@ -432,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train", required=True, type=Path, help="output train.bin")
     parser.add_argument("--valid", required=True, type=Path, help="output valid.bin")
     parser.add_argument("--meta", required=True, type=Path, help="output meta.json")
-    parser.add_argument("--validation-fraction", type=float, default=0.05, help="share of documents held out")
+    parser.add_argument("--validation-fraction", type=float, default=0.05,
+                        help="share of documents held out (of sentences, for a one-document language)")
     parser.add_argument("--max-train-tokens", type=int, default=0, help="cap on the train stream (0 = none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the document split")
     parser.add_argument("--batch-size", type=int, default=2000, help="sentences per encode_batch call")
