@@ -8,8 +8,8 @@ streams (``validation_unit`` in ``meta.json`` says which rule applied).
 Each stream is the concatenation, document by document, of its sentences' sub-word ids (no special tokens)
 with the ``[SEP]`` id after every document; ids are little-endian ``uint16`` when the vocabulary has at most
 65535 entries, else ``uint32``. ``meta.json`` records the format, the tokenizer's SHA-256, its special ids and
-the counts. Pretraining and SNIP read the streams through :class:`TokenShard`,
-which hands out random contiguous windows (to be wrapped as ``[CLS] window [SEP]``).
+the counts. Pretraining and SNIP read the streams through :class:`TokenShard`, which hands out random
+contiguous windows (to be wrapped as ``[CLS] window [SEP]``).
 
 ``--tokenizer`` takes the project's ``tokenizer.json`` (train-vocab); ``--hf-tokenizer`` instead takes an
 external model's own fast tokenizer, a Hugging Face hub name (needs a network or a filled cache) or a local
@@ -104,6 +104,24 @@ def choose_validation(documents: int, fraction: float, rng: np.random.Generator)
     mask = np.zeros(documents, dtype=bool)
     mask[rng.choice(documents, size=held_out_count(documents, fraction), replace=False)] = True
     return mask
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Which text is validation: ``documents`` marks whole documents; for a language of one document,
+    ``tail`` > 0 instead holds out that document's last ``tail`` sentences."""
+
+    documents: np.ndarray
+    tail: int = 0
+
+    @classmethod
+    def choose(cls, documents: int, sentences: int, fraction: float, rng: np.random.Generator) -> SplitPlan:
+        tail = held_out_count(sentences, fraction) if documents == 1 else 0
+        return cls(choose_validation(documents, fraction, rng), tail)
+
+    @property
+    def unit(self) -> str:
+        return "sentences" if self.tail else "documents"
 
 
 @dataclass
@@ -230,13 +248,11 @@ def _open(config: TokenizeConfig) -> OpenedTokenizer:
     return OpenedTokenizer(tokenizer, ids, file_sha256(config.tokenizer))
 
 
-def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter], validation: np.ndarray,
-                       bar: tqdm, tail: int = 0) -> Iterator[_Batch]:
-    """Group whole documents into batches of about ``batch_size`` sentences, routed to their split.
-
-    ``tail`` > 0 (a one-document language): that document's last ``tail`` sentences go to validation.
-    """
+def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter], plan: SplitPlan,
+                       bar: tqdm) -> Iterator[_Batch]:
+    """Group documents into batches of about ``batch_size`` sentences, routed to their split by ``plan``."""
     batch = _Batch()
+    validation, tail = plan.documents, plan.tail
     remaining_valid = int(validation.sum())
     for index, document in enumerate(iter_documents(config.sentences)):
         bar.update(len(document))
@@ -262,14 +278,14 @@ def _document_batches(config: TokenizeConfig, writers: Mapping[str, SplitWriter]
 
 
 def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Mapping[str, SplitWriter],
-                      validation: np.ndarray, sentences: int, tail: int) -> None:
+                      plan: SplitPlan, sentences: int) -> None:
     # encode_batch_fast (no character offsets) releases the GIL, so one worker thread encodes batch k while
     # this thread reads batch k+1 and writes batch k-1. Writes stay in file order, so the output does not
     # depend on timing.
     pending: tuple[Future, _Batch] | None = None
     with (tqdm(total=sentences, unit="sent", desc=f"tokenize {config.lang}", file=sys.stderr, mininterval=2) as bar,
           ThreadPoolExecutor(max_workers=1) as pool):
-        for batch in _document_batches(config, writers, validation, bar, tail):
+        for batch in _document_batches(config, writers, plan, bar):
             future = pool.submit(tokenizer.encode_batch_fast, batch.sentences, add_special_tokens=False)
             if pending is not None:
                 _write_batch(pending[0].result(), pending[1])
@@ -279,7 +295,7 @@ def _encode_documents(config: TokenizeConfig, tokenizer: Tokenizer, writers: Map
 
 
 def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size: int, opened: OpenedTokenizer,
-          dtype: np.dtype, tail: int) -> dict:
+          dtype: np.dtype, plan: SplitPlan) -> dict:
     splits = {name: writer.counts() for name, writer in writers.items()}
     subwords = sum(split["tokens"] - split["documents"] for split in splits.values())
     unk = sum(split["unk_tokens"] for split in splits.values())
@@ -298,7 +314,7 @@ def _meta(config: TokenizeConfig, writers: Mapping[str, SplitWriter], vocab_size
         "dropped_train_documents": writers["train"].dropped,
         "truncated_train_document": writers["train"].truncated,
         "validation_fraction": config.validation_fraction,
-        "validation_unit": "sentences" if tail else "documents",
+        "validation_unit": plan.unit,
         "max_train_tokens": config.max_train_tokens,
         "seed": config.seed,
     }
@@ -322,8 +338,7 @@ def tokenize_language(config: TokenizeConfig) -> dict:
         raise InputError(config.sentences, f"no sentences for language '{config.lang}'",
                          "check the corpus stages' output for this language or remove it from the config")
     rng = np.random.default_rng(derive_seed(config.seed, "tokenize", config.lang))
-    validation = choose_validation(counts.documents, config.validation_fraction, rng)
-    tail = held_out_count(counts.sentences, config.validation_fraction) if counts.documents == 1 else 0
+    plan = SplitPlan.choose(counts.documents, counts.sentences, config.validation_fraction, rng)
     with contextlib.ExitStack() as stack:
         writers = {
             name: SplitWriter(
@@ -333,8 +348,8 @@ def tokenize_language(config: TokenizeConfig) -> dict:
             )
             for name, path in (("train", config.train), ("valid", config.valid))
         }
-        _encode_documents(config, tokenizer, writers, validation, counts.sentences, tail)
-    meta = _meta(config, writers, vocab_size, opened, dtype, tail)
+        _encode_documents(config, tokenizer, writers, plan, counts.sentences)
+    meta = _meta(config, writers, vocab_size, opened, dtype, plan)
     write_json(config.meta, meta)
     return meta
 
